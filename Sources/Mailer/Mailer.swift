@@ -1,0 +1,2 @@
+// Mailer: Markdown rendering, splitting, MIME, DKIM and transports.
+public enum MailerModule {}

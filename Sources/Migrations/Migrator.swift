@@ -1,0 +1,1 @@
+public enum Migrator0 { static let files = embeddedMigrationFiles }
