@@ -78,8 +78,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
-        .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres"], swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MailerTests",
             dependencies: ["Mailer", .product(name: "PropertyBased", package: "swift-property-based")],
@@ -89,7 +91,7 @@ let package = Package(
         .testTarget(
             name: "ListServiceTests",
             dependencies: [
-                "ListService", "Postgres", "Migrations", "Mailer",
+                "ListService", "Postgres", "Migrations", "Mailer", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Fixtures"],
