@@ -1,0 +1,55 @@
+public import Logging
+public import Postgres
+import Migrations
+
+/// The opened subscriber store: a connection pool on a database whose schema
+/// matches this binary.
+public struct ListDatabase: Sendable {
+    public let pool: PostgresPool
+    /// The connection string in use (for `listctl db url`; may hold a password,
+    /// so never log it).
+    public let connectionString: String
+    public let isEmbedded: Bool
+    public let logger: Logger
+
+    /// Opens the configured database.
+    ///
+    /// With `DATABASE_URL` set, the schema must already be current: listctl
+    /// never migrates an external database by itself (`listctl migrate` does).
+    /// Without it, the embedded cluster is created, started and migrated on demand.
+    ///
+    /// - Parameter requireSchema: `false` for commands that manage the schema themselves.
+    /// - Throws: `ListServiceError`, `MigrationError` or `PostgresError`.
+    public static func open(
+        _ configuration: ListctlConfiguration, requireSchema: Bool = true, maximumConnections: Int = 4,
+        logger: Logger
+    ) async throws -> ListDatabase {
+        if let url = configuration.databaseURL {
+            let database = ListDatabase(
+                pool: PostgresPool(connectionString: url, maximumConnections: maximumConnections, logger: logger),
+                connectionString: url, isEmbedded: false, logger: logger)
+            if requireSchema {
+                try await database.pool.withConnection { try await Migrator(logger: logger).requireCurrent(on: $0) }
+            }
+            return database
+        }
+        let embedded = EmbeddedPostgres(home: configuration.home, logger: logger)
+        try embedded.start()
+        let database = ListDatabase(
+            pool: PostgresPool(connectionString: embedded.connectionURL, maximumConnections: maximumConnections, logger: logger),
+            connectionString: embedded.connectionURL, isEmbedded: true, logger: logger)
+        try await database.pool.withConnection { connection in
+            _ = try await Migrator(logger: logger).migrate(on: connection)
+        }
+        return database
+    }
+
+    public init(pool: PostgresPool, connectionString: String, isEmbedded: Bool, logger: Logger) {
+        self.pool = pool
+        self.connectionString = connectionString
+        self.isEmbedded = isEmbedded
+        self.logger = logger
+    }
+
+    public func close() async { await pool.close() }
+}
