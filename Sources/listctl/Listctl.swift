@@ -1,18 +1,52 @@
 import ArgumentParser
+import Foundation
 import ListService
 
-@main
 struct Listctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "listctl",
         abstract: "A self-hosted newsletter backend: subscribers in PostgreSQL, long issues split so no mail client clips them.",
         discussion: """
-            With no DATABASE_URL, listctl runs its own private PostgreSQL under \
-            $LISTCTL_HOME (else $XDG_DATA_HOME/listctl, else ~/.local/share/listctl).
+            Settings come from the environment: DATABASE_URL (unset: a private PostgreSQL \
+            under $LISTCTL_HOME, else $XDG_DATA_HOME/listctl, else ~/.local/share/listctl; \
+            /var/lib/listctl as root), LISTCTL_FROM, LISTCTL_BASE_URL, LISTCTL_TRANSPORT.
             """,
         version: ListctlVersion.current,
         subcommands: [
             // Each command lives in its own file: <Name>Command.swift.
+            MigrateCommand.self,
+            DBCommand.self,
+            ListsCommand.self,
+            StatusCommand.self,
         ]
     )
+}
+
+/// Runs the CLI with listctl's exit codes: 0 success, 1 failure, 2 usage.
+@main
+enum ListctlMain {
+    static func main() async {
+        do {
+            var command = try Listctl.parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = Listctl.exitCode(for: error)
+            let message = Listctl.fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+                exit(0)
+            }
+            if !message.isEmpty {
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+            }
+            if code == .validationFailure {
+                exit(2)
+            }
+            exit(code.rawValue == 0 ? 0 : 1)
+        }
+    }
 }

@@ -1,6 +1,6 @@
 public import Logging
 public import Postgres
-import Migrations
+public import Migrations
 
 /// The opened subscriber store: a connection pool on a database whose schema
 /// matches this binary.
@@ -18,7 +18,8 @@ public struct ListDatabase: Sendable {
     /// never migrates an external database by itself (`listctl migrate` does).
     /// Without it, the embedded cluster is created, started and migrated on demand.
     ///
-    /// - Parameter requireSchema: `false` for commands that manage the schema themselves.
+    /// - Parameter requireSchema: `false` for commands that manage the schema
+    ///   themselves (`listctl migrate`): then nothing is checked or applied.
     /// - Throws: `ListServiceError`, `MigrationError` or `PostgresError`.
     public static func open(
         _ configuration: ListctlConfiguration, requireSchema: Bool = true, maximumConnections: Int = 4,
@@ -38,8 +39,10 @@ public struct ListDatabase: Sendable {
         let database = ListDatabase(
             pool: PostgresPool(connectionString: embedded.connectionURL, maximumConnections: maximumConnections, logger: logger),
             connectionString: embedded.connectionURL, isEmbedded: true, logger: logger)
-        try await database.pool.withConnection { connection in
-            _ = try await Migrator(logger: logger).migrate(on: connection)
+        if requireSchema {
+            try await database.pool.withConnection { connection in
+                _ = try await Migrator(logger: logger).migrate(on: connection)
+            }
         }
         return database
     }
@@ -52,4 +55,17 @@ public struct ListDatabase: Sendable {
     }
 
     public func close() async { await pool.close() }
+}
+
+extension ListDatabase {
+    /// Applies pending migrations (`listctl migrate`); returns those applied now.
+    @discardableResult
+    public func migrate() async throws -> [Migration] {
+        try await pool.withConnection { try await Migrator(logger: logger).migrate(on: $0) }
+    }
+
+    /// Applied and pending migrations (`listctl migrate status`).
+    public func migrationStatus() async throws -> MigrationStatus {
+        try await pool.withConnection { try await Migrator(logger: logger).status(on: $0) }
+    }
 }

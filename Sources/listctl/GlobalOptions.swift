@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import ListService
+import Logging
+
+/// Options every command that touches the database takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp(
+            "libpq connection string or URI; overrides DATABASE_URL.",
+            discussion: "Prefer DATABASE_URL for a URL with a password: arguments are visible in `ps`."))
+    var databaseURL: String?
+
+    @Flag(name: [.short, .long], help: "Log what listctl does to stderr.")
+    var verbose = false
+
+    /// The environment's settings with flags applied; bootstraps logging once.
+    func configuration() -> ListctlConfiguration {
+        Self.bootstrapLogging(verbose: verbose)
+        var configuration = ListctlConfiguration.fromEnvironment()
+        if let databaseURL, !databaseURL.isEmpty { configuration.databaseURL = databaseURL }
+        return configuration
+    }
+
+    var logger: Logger { Logger(label: "listctl") }
+
+    /// Opens the database (the embedded one when no URL is set).
+    func openDatabase(requireSchema: Bool = true) async throws -> ListDatabase {
+        let configuration = configuration()
+        return try await ListDatabase.open(configuration, requireSchema: requireSchema, logger: logger)
+    }
+
+    nonisolated(unsafe) private static var bootstrapped = false
+    private static func bootstrapLogging(verbose: Bool) {
+        guard !bootstrapped else { return }
+        bootstrapped = true
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = verbose ? .debug : .warning
+            return handler
+        }
+    }
+}
+
+/// Writes a line to stderr (diagnostics; results go to stdout).
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Prints rows as a left-aligned table with a header.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    var widths = header.map(\.count)
+    for row in rows {
+        for (index, cell) in row.enumerated() where index < widths.count {
+            widths[index] = max(widths[index], cell.count)
+        }
+    }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { index, cell in
+            index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        }.joined(separator: "  ")
+    }
+    print(line(header))
+    for row in rows { print(line(row)) }
+}
+
+/// JSON for `--json` output: sorted keys, one line.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// `2026-11-27T11:37:05Z`
+func formatTimestamp(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime]
+    return formatter.string(from: date)
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import ListService
+
+struct ListsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lists",
+        abstract: "Show, create and change mailing lists.",
+        subcommands: [Show.self, Create.self, Set.self],
+        defaultSubcommand: Show.self
+    )
+
+    struct Fields: ParsableArguments {
+        @Option(help: "Display name of the list.") var name: String?
+        @Option(help: ArgumentHelp("Sender, as \"Name <address>\".", valueName: "from")) var from: String?
+        @Option(name: .customLong("reply-to"), help: "Reply-To address.") var replyTo: String?
+        @Option(name: .customLong("base-url"), help: "Public base URL of the subscribe/unsubscribe pages (https://...).") var baseURL: String?
+        @Option(help: ArgumentHelp("Postal address line for the footer (CAN-SPAM).", valueName: "line")) var address: String?
+        @Option(name: .customLong("allow-raw-html"), help: "Keep raw HTML in issues (true/false).") var allowRawHTML: Bool?
+
+        var changes: MailingListChanges {
+            MailingListChanges(name: name, from: from, replyTo: replyTo, baseURL: baseURL, postalAddress: address, allowRawHTML: allowRawHTML)
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "List the lists (the default).")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let database = try await global.openDatabase()
+            defer { Task { await database.close() } }
+            let lists = try await ListStore(database: database).all()
+            if json {
+                try printJSON(lists)
+                return
+            }
+            if lists.isEmpty {
+                print("No lists yet. Create one with `listctl lists create SLUG --from \"Name <address>\"`.")
+                return
+            }
+            printTable(["SLUG", "NAME", "FROM", "BASE URL"], lists.map { [$0.slug, $0.name, $0.from ?? "-", $0.baseURL ?? "-"] })
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a list.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Short name: lower-case letters, digits, '-' and '_'.") var slug: String
+        @OptionGroup var fields: Fields
+
+        func run() async throws {
+            let database = try await global.openDatabase()
+            defer { Task { await database.close() } }
+            let list = try await ListStore(database: database).create(slug, fields.changes)
+            print("created list \(list.slug)")
+            if list.fromAddress == nil, global.configuration().defaultFrom == nil {
+                printError("note: list \(list.slug) has no sender yet; set one with `listctl lists set \(list.slug) --from \"Name <address>\"` before sending.")
+            }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a list's fields (an empty value clears an optional one).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The list's slug.") var slug: String
+        @OptionGroup var fields: Fields
+
+        func run() async throws {
+            let database = try await global.openDatabase()
+            defer { Task { await database.close() } }
+            let list = try await ListStore(database: database).update(slug, fields.changes)
+            print("updated list \(list.slug)")
+        }
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make demo`: the main job on embedded defaults. A private PostgreSQL that
+# listctl starts itself, the schema, a list, and its status.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "demo: building listctl (release)" >&2
+swift build -c release --product listctl 2>&1 | grep -vE "^\[[0-9]+/[0-9]+\]" >&2 || true
+swift build -c release --product listctl >/dev/null
+LISTCTL=$(swift build -c release --show-bin-path)/listctl
+
+# A demo home of its own, so the demo never touches a real list.
+export LISTCTL_HOME=${LISTCTL_HOME:-/tmp/listctl-demo}
+unset DATABASE_URL
+export LISTCTL_TRANSPORT=${LISTCTL_TRANSPORT:-outbox://$PWD/outbox}
+echo "demo: LISTCTL_HOME=$LISTCTL_HOME" >&2
+
+step() { echo; echo "\$ listctl $*"; "$LISTCTL" "$@"; }
+
+step db start
+step migrate status
+if ! "$LISTCTL" lists --json | grep -q '"slug":"main"'; then
+    step lists create main --name "The Long Letter" --from "The Long Letter <letters@example.com>" \
+        --base-url https://letters.example.com --address "1 Example Street, Springfield"
+fi
+step lists
+step status
+echo
+echo "demo: done. The private database keeps running; stop it with: LISTCTL_HOME=$LISTCTL_HOME $LISTCTL db stop"
