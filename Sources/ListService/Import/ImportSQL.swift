@@ -1,0 +1,166 @@
+/// Every statement a subscriber import runs, in order, in one place.
+///
+/// The statements take no bind parameters: the list id travels in the
+/// transaction-local setting `listctl.import_list_id`, so that the same text
+/// runs unchanged in psql (`listctl import --print-sql` prints it; the
+/// benchmark times psql running it against listctl running it).
+///
+/// The shape was chosen with EXPLAIN ANALYZE on a million rows (see
+/// docs/BENCHMARKS-import.md): one sort to deduplicate the staging rows, one
+/// pass of hash joins to plan every row against what is stored, then plain
+/// INSERT … SELECT / UPDATE … FROM statements that never look a row up one
+/// at a time. New subscriber ids are taken from the identity sequence while
+/// planning, so the subscriptions insert needs no join back to subscribers.
+public enum ImportSQL {
+    /// Sets the list the statements work on, for this transaction only.
+    static let setList = "SELECT set_config('listctl.import_list_id', $1, true)"
+
+    /// The staging table COPY fills; dropped at commit or rollback.
+    /// Temporary tables skip the WAL, which is what makes COPY into them cheap.
+    public static let createStaging = """
+        CREATE TEMP TABLE import_staging (
+            line        integer NOT NULL,
+            email       text NOT NULL,
+            name        text NOT NULL,
+            status      text NOT NULL,
+            suppression text,
+            created_at  timestamptz,
+            attributes  jsonb NOT NULL
+        ) ON COMMIT DROP
+        """
+
+    /// COPY in text format: tab-separated, `\N` for NULL, backslash escapes.
+    public static let copyStaging =
+        "COPY import_staging (line, email, name, status, suppression, created_at, attributes) FROM STDIN"
+
+    /// One row per address (case-insensitively), planned against what is stored.
+    ///
+    /// Duplicates in the file collapse to the row with the strongest "do not
+    /// mail" status (complained > bounced > unsubscribed > active > pending),
+    /// then the last one. `final_status` applies the rule that an import never
+    /// resubscribes anyone: an unsubscribed, bounced or complained
+    /// subscription stays so, and a suppressed address starts suppressed.
+    public static let plan = """
+        CREATE TEMP TABLE import_rows ON COMMIT DROP AS
+        SELECT r.email_key, r.email, r.name, r.status AS file_status, r.suppression, r.created_at, r.attributes,
+               s.id AS existing_id, s.name AS old_name, s.attributes AS old_attributes,
+               sub.status AS old_status, sp.reason AS suppressed_reason,
+               COALESCE(s.id, nextval(pg_get_serial_sequence('subscribers', 'id'))) AS subscriber_id,
+               CASE
+                   WHEN sub.status IN ('unsubscribed', 'bounced', 'complained') THEN sub.status
+                   WHEN r.status IN ('unsubscribed', 'bounced', 'complained') THEN r.status
+                   WHEN sp.reason = 'hard_bounce' THEN 'bounced'
+                   WHEN sp.reason = 'complaint' THEN 'complained'
+                   WHEN sp.reason IS NOT NULL THEN 'unsubscribed'
+                   WHEN sub.status = 'active' THEN 'active'
+                   ELSE r.status
+               END AS final_status
+        FROM (
+            SELECT DISTINCT ON (lower(email) COLLATE "C")
+                   lower(email) COLLATE "C" AS email_key, email, name, status, suppression, created_at, attributes
+            FROM import_staging
+            ORDER BY lower(email) COLLATE "C",
+                     CASE status WHEN 'complained' THEN 4 WHEN 'bounced' THEN 3 WHEN 'unsubscribed' THEN 2
+                                 WHEN 'active' THEN 1 ELSE 0 END DESC,
+                     line DESC
+        ) r
+        LEFT JOIN subscribers s ON s.email_key = r.email_key
+        LEFT JOIN subscriptions sub
+               ON sub.list_id = current_setting('listctl.import_list_id')::bigint AND sub.subscriber_id = s.id
+        LEFT JOIN suppressions sp ON sp.email_key = r.email_key
+        """
+
+    /// The counts the import reports, from the plan (so a dry run needs no merge
+    /// to know them). `suppressed` counts addresses that end up not mailable.
+    public static let counts = """
+        SELECT count(*) AS distinct_rows,
+               count(*) FILTER (WHERE old_status IS NULL) AS inserted,
+               count(*) FILTER (WHERE old_status IS NOT NULL AND (
+                   final_status <> old_status
+                   OR (name <> '' AND name IS DISTINCT FROM old_name)
+                   OR NOT old_attributes @> attributes)) AS updated,
+               count(*) FILTER (WHERE final_status IN ('unsubscribed', 'bounced', 'complained')) AS suppressed
+        FROM import_rows
+        """
+
+    /// The merge, in order. Each is one set-based statement.
+    public static let merge: [(name: String, sql: String)] = [
+        ("insert new subscribers", """
+            INSERT INTO subscribers (id, email, email_key, name, attributes, created_at)
+            OVERRIDING SYSTEM VALUE
+            SELECT subscriber_id, email, email_key, name, attributes, COALESCE(created_at, now())
+            FROM import_rows
+            WHERE existing_id IS NULL
+            """),
+        ("update changed subscribers", """
+            UPDATE subscribers s
+            SET name = CASE WHEN r.name <> '' THEN r.name ELSE s.name END,
+                attributes = s.attributes || r.attributes,
+                updated_at = now()
+            FROM import_rows r
+            WHERE r.existing_id IS NOT NULL AND s.id = r.existing_id
+              AND ((r.name <> '' AND r.name IS DISTINCT FROM r.old_name) OR NOT r.old_attributes @> r.attributes)
+            """),
+        ("insert new subscriptions", """
+            INSERT INTO subscriptions (list_id, subscriber_id, status, created_at, status_changed_at, confirmed_at, unsubscribed_at)
+            SELECT current_setting('listctl.import_list_id')::bigint, subscriber_id, final_status,
+                   COALESCE(created_at, now()), now(),
+                   CASE WHEN final_status = 'active' THEN COALESCE(created_at, now()) END,
+                   CASE WHEN final_status IN ('unsubscribed', 'bounced', 'complained') THEN now() END
+            FROM import_rows
+            WHERE old_status IS NULL
+            """),
+        ("update changed subscriptions", """
+            UPDATE subscriptions sub
+            SET status = r.final_status,
+                status_changed_at = now(),
+                confirmed_at = CASE WHEN r.final_status = 'active' THEN COALESCE(sub.confirmed_at, now()) ELSE sub.confirmed_at END,
+                unsubscribed_at = CASE WHEN r.final_status IN ('unsubscribed', 'bounced', 'complained') THEN now()
+                                       ELSE sub.unsubscribed_at END
+            FROM import_rows r
+            WHERE r.old_status IS NOT NULL AND r.final_status <> r.old_status
+              AND sub.list_id = current_setting('listctl.import_list_id')::bigint
+              AND sub.subscriber_id = r.subscriber_id
+            """),
+        ("insert suppressions", """
+            INSERT INTO suppressions (email_key, reason, detail)
+            SELECT email_key, suppression, 'imported from a ' || file_status || ' row'
+            FROM import_rows
+            WHERE suppression IS NOT NULL AND suppressed_reason IS NULL
+            ON CONFLICT (email_key) DO NOTHING
+            """),
+        // Per-address events only for changes that stop mail; the import as a
+        // whole is one 'imported' event (a million identical rows would double
+        // the cost of the merge and tell nothing the imports table doesn't).
+        ("record status events", """
+            INSERT INTO events (kind, list_id, subscriber_id, email_key, detail)
+            SELECT final_status, current_setting('listctl.import_list_id')::bigint, subscriber_id, email_key,
+                   jsonb_build_object('source', 'import', 'previous', old_status)
+            FROM import_rows
+            WHERE final_status IN ('unsubscribed', 'bounced', 'complained')
+              AND old_status IS DISTINCT FROM final_status
+            """),
+    ]
+
+    /// The whole import as a psql script, for `listctl import --print-sql` and
+    /// the benchmark: run it with `psql -v list_id=ID -v staging=FILE`.
+    public static var psqlScript: String {
+        var script = """
+            -- listctl subscriber import: the statements listctl runs, in order.
+            -- psql -v list_id=ID -v staging=FILE -f this.sql  (FILE: COPY text format, as
+            -- `listctl import --write-staging FILE` writes it)
+            BEGIN;
+            SELECT set_config('listctl.import_list_id', :'list_id', true);
+            \(createStaging);
+            \\copy import_staging (line, email, name, status, suppression, created_at, attributes) from :'staging'
+            \(plan);
+            \(counts);
+
+            """
+        for statement in merge {
+            script += "-- \(statement.name)\n\(statement.sql);\n"
+        }
+        script += "COMMIT;\n"
+        return script
+    }
+}

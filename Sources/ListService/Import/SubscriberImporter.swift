@@ -1,0 +1,393 @@
+public import Foundation
+public import Logging
+import Postgres
+
+/// How to run an import.
+public struct ImportOptions: Sendable {
+    /// The list to import into; created when it does not exist.
+    public var list: String
+    /// Overrides detection from the header.
+    public var format: ImportFormat?
+    /// `field=COLUMN` pairs for a generic CSV (or to override a column of a known format).
+    public var columnMap: [String: String]
+    public var encoding: CSVEncoding
+    /// Import the valid rows and write the others to `rejectsURL`, instead of refusing the file.
+    public var skipInvalid: Bool
+    /// Where `skipInvalid` writes rejected rows (default: beside the file, `NAME.rejects.csv`).
+    public var rejectsURL: URL?
+    /// Do everything, report the counts, then roll back.
+    public var dryRun: Bool
+    /// The name used in messages (default: the file's name).
+    public var displayName: String?
+
+    public init(
+        list: String = "main", format: ImportFormat? = nil, columnMap: [String: String] = [:], encoding: CSVEncoding = .utf8,
+        skipInvalid: Bool = false, rejectsURL: URL? = nil, dryRun: Bool = false, displayName: String? = nil
+    ) {
+        self.list = list
+        self.format = format
+        self.columnMap = columnMap
+        self.encoding = encoding
+        self.skipInvalid = skipInvalid
+        self.rejectsURL = rejectsURL
+        self.dryRun = dryRun
+        self.displayName = displayName
+    }
+
+    /// Parses `email=Email Address,name=Full Name` (what `--map` takes).
+    ///
+    /// - Throws: ``ImportError`` `.invalidOption`.
+    public static func parseColumnMap(_ text: String) throws -> [String: String] {
+        var map: [String: String] = [:]
+        for pair in text.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].trimmingCharacters(in: .whitespaces).isEmpty, !parts[1].isEmpty else {
+                throw ImportError(code: .invalidOption, message: "--map: \"\(pair)\" is not FIELD=COLUMN (example: --map email=E-mail,name=Full Name)")
+            }
+            map[parts[0].trimmingCharacters(in: .whitespaces)] = String(parts[1])
+        }
+        return map
+    }
+}
+
+/// What an import did (or, for a dry run, would do).
+public struct ImportSummary: Sendable, Codable, Hashable {
+    public var list: String
+    public var file: String
+    public var format: ImportFormat
+    public var sha256: String
+    /// Data rows in the file (not counting the header or blank lines).
+    public var rows: Int = 0
+    /// New on the list (a subscription created; for the archive, issues created).
+    public var inserted: Int = 0
+    /// Already on the list, and something changed (status, name, attributes).
+    public var updated: Int = 0
+    /// Already on the list as the file says.
+    public var unchanged: Int = 0
+    /// Addresses in the file that end up not mailable: unsubscribed, bounced,
+    /// complained or suppressed (kept so, never resubscribed).
+    public var suppressed: Int = 0
+    /// Invalid rows (written to the rejects file with `--skip-invalid`).
+    public var rejected: Int = 0
+    /// Rows the format says to leave out (Substack deletion requests).
+    public var skipped: Int = 0
+    /// Rows that repeated an address already in the file (merged into one).
+    public var duplicates: Int = 0
+    /// The same file was imported into this list before: nothing was done.
+    public var alreadyImported: Bool = false
+    public var dryRun: Bool = false
+    /// Where rejected rows were written, if any were.
+    public var rejectsFile: String?
+
+    public init(list: String, file: String, format: ImportFormat, sha256: String) {
+        self.list = list
+        self.file = file
+        self.format = format
+        self.sha256 = sha256
+    }
+}
+
+/// Imports a subscriber export (or TinyLetter's letter archive) into a list.
+///
+/// The file is read once, as a stream; rows are normalised and validated in
+/// Swift and COPYed into a temporary staging table; the merge is a handful of
+/// set-based statements (``ImportSQL``), all in one transaction. Any invalid
+/// row refuses the whole file unless `skipInvalid` is set.
+public struct SubscriberImporter: Sendable {
+    public let database: ListDatabase
+    public let logger: Logger
+
+    public init(database: ListDatabase, logger: Logger? = nil) {
+        self.database = database
+        self.logger = logger ?? database.logger
+    }
+
+    /// Progress: raw bytes read so far and the file's size.
+    public typealias Progress = @Sendable (_ bytesRead: Int, _ totalBytes: Int) -> Void
+
+    /// Imports the file at `url`.
+    ///
+    /// - Returns: the counts; `alreadyImported` when the same file (by SHA-256)
+    ///   was imported into this list before, in which case nothing changed.
+    /// - Throws: ``ImportError`` for the file or its rows (nothing written),
+    ///   ``ListServiceError`` for a bad list slug, `PostgresError` from the database.
+    public func importFile(at url: URL, options: ImportOptions = ImportOptions(), progress: Progress? = nil) async throws -> ImportSummary {
+        try await database.pool.withConnection { connection in
+            try await self.importFile(at: url, options: options, on: connection, progress: progress)
+        }
+    }
+
+    /// Imports the file at `url` on `connection`, which must not be inside a
+    /// transaction: the import is its own.
+    public func importFile(
+        at url: URL, options: ImportOptions = ImportOptions(), on connection: PostgresConnection, progress: Progress? = nil
+    ) async throws -> ImportSummary {
+        let fileName = options.displayName ?? url.lastPathComponent
+        let sha256 = try FileDigest.sha256(of: url, fileName: fileName)
+        var reader = try CSVReader(url: url, fileName: fileName, encoding: options.encoding)
+        defer { reader.close() }
+        guard let header = try reader.next() else {
+            throw ImportError(code: .empty, message: "\(fileName):1: the file is empty; expected a header row such as Email,Name,Created_At")
+        }
+        let format = try Self.format(of: header, options: options, fileName: fileName)
+        var summary = ImportSummary(list: options.list, file: fileName, format: format, sha256: sha256)
+        summary.dryRun = options.dryRun
+        if format == .tinyletterArchive {
+            return try await IssueArchiveImporter(logger: logger)
+                .importArchive(reader: &reader, header: header, summary: summary, on: connection, progress: progress)
+        }
+        let mapper = try SubscriberRowMapper(format: format, header: header.fields, fileName: fileName, columnMap: options.columnMap)
+        var rejects = try options.skipInvalid ? RejectsWriter(url: options.rejectsURL ?? Self.defaultRejectsURL(for: url), header: header.fields) : nil
+        defer { rejects?.close() }
+
+        try await connection.execute(script: "BEGIN")
+        do {
+            let list = try await ListStore.findOrCreate(options.list, on: connection)
+            if let previous = try await connection.query(
+                "SELECT started_at, inserted + updated + unchanged FROM imports WHERE list_id = $1 AND sha256 = $2", list.id, sha256
+            ).first {
+                try await connection.execute(script: "ROLLBACK")
+                summary.alreadyImported = true
+                summary.unchanged = try previous.decode(at: 1)
+                let when: Date = try previous.decode(at: 0)
+                logger.info("file already imported", metadata: ["import.sha256": "\(sha256)", "import.at": "\(when)"])
+                return summary
+            }
+            try await connection.query(ImportSQL.setList, String(list.id))
+            try await connection.execute(script: ImportSQL.createStaging)
+
+            var errors: [ImportRowError] = []
+            var errorCount = 0
+            var rows = 0
+            var skipped = 0
+            var written = 0
+            let staged = try await connection.copyFrom(ImportSQL.copyStaging) { writer in
+                var batch: [UInt8] = []
+                batch.reserveCapacity(1 << 18)
+                var nextProgress = 0
+                while let record = try reader.next() {
+                    rows += 1
+                    if let progress, reader.bytesRead >= nextProgress {
+                        progress(reader.bytesRead, reader.fileSize)
+                        nextProgress = reader.bytesRead + (1 << 20)
+                    }
+                    let mapped: MappedRow
+                    do throws(RowProblem) {
+                        mapped = try mapper.map(record)
+                    } catch {
+                        errorCount += 1
+                        if errors.count < ImportError.maximumReportedRows {
+                            errors.append(ImportRowError(file: fileName, line: record.line, reason: error.reason))
+                        }
+                        try rejects?.write(record: record, reason: error.reason)
+                        continue
+                    }
+                    switch mapped {
+                    case .subscriber(let row):
+                        // Once the import is doomed, keep reading only to report every bad row.
+                        guard errorCount == 0 || options.skipInvalid else { continue }
+                        StagingEncoder.append(row, line: record.line, to: &batch)
+                        written += 1
+                        if batch.count >= 1 << 18 {
+                            try await writer.write(batch)
+                            batch.removeAll(keepingCapacity: true)
+                        }
+                    case .skipped(let why):
+                        skipped += 1
+                        logger.debug("row skipped", metadata: ["import.line": "\(record.line)", "import.reason": "\(why)"])
+                    }
+                }
+                if errorCount > 0, !options.skipInvalid {
+                    throw ImportError(
+                        code: .invalidRows,
+                        message: "\(fileName): \(errorCount) of \(rows) rows are invalid; nothing was imported. Fix them, or run again with --skip-invalid to import the rest and write the bad rows to a rejects file.",
+                        rowErrors: errors, rowErrorCount: errorCount)
+                }
+                if !batch.isEmpty { try await writer.write(batch) }
+            }
+            progress?(reader.fileSize, reader.fileSize)
+            logger.debug("staged rows", metadata: ["import.rows": "\(staged)"])
+            summary.rows = rows
+            summary.rejected = errorCount
+            summary.skipped = skipped
+            if errorCount > 0 { summary.rejectsFile = rejects?.url.path }
+
+            try await connection.execute(script: ImportSQL.plan)
+            let counts = try await connection.query(ImportSQL.counts)[0]
+            let distinct: Int = try counts.decode(at: 0)
+            summary.inserted = try counts.decode(at: 1)
+            summary.updated = try counts.decode(at: 2)
+            summary.suppressed = try counts.decode(at: 3)
+            summary.unchanged = distinct - summary.inserted - summary.updated
+            summary.duplicates = written - distinct
+            for statement in ImportSQL.merge {
+                let start = ContinuousClock.now
+                try await connection.execute(script: statement.sql)
+                logger.debug("merge step", metadata: ["import.step": "\(statement.name)", "import.duration": "\(ContinuousClock.now - start)"])
+            }
+            try await Self.record(summary, listID: list.id, on: connection)
+            try await connection.execute(script: options.dryRun ? "ROLLBACK" : "COMMIT")
+            return summary
+        } catch {
+            try? await connection.execute(script: "ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Writes the imports row and one 'imported' event.
+    static func record(_ summary: ImportSummary, listID: Int64, on connection: PostgresConnection) async throws {
+        let row = try await connection.query(
+            """
+            INSERT INTO imports (list_id, file_name, sha256, format, rows_total, inserted, updated, unchanged, suppressed, rejected, finished_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+            RETURNING id
+            """,
+            listID, summary.file, summary.sha256, summary.format.rawValue, summary.rows, summary.inserted, summary.updated,
+            summary.unchanged, summary.suppressed, summary.rejected)
+        let importID: Int64 = try row[0].decode(at: 0)
+        let detail = try PostgresJSON(encoding: ImportEventDetail(importID: importID, summary: summary))
+        try await connection.query(
+            "INSERT INTO events (kind, list_id, detail) VALUES ('imported', $1, $2::jsonb)", listID, detail)
+    }
+
+    private struct ImportEventDetail: Encodable {
+        var importID: Int64
+        var summary: ImportSummary
+        enum CodingKeys: String, CodingKey { case importID = "import_id", file, format, inserted, updated, unchanged, suppressed, rejected }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(importID, forKey: .importID)
+            try container.encode(summary.file, forKey: .file)
+            try container.encode(summary.format, forKey: .format)
+            try container.encode(summary.inserted, forKey: .inserted)
+            try container.encode(summary.updated, forKey: .updated)
+            try container.encode(summary.unchanged, forKey: .unchanged)
+            try container.encode(summary.suppressed, forKey: .suppressed)
+            try container.encode(summary.rejected, forKey: .rejected)
+        }
+    }
+
+    static func format(of header: CSVRecord, options: ImportOptions, fileName: String) throws -> ImportFormat {
+        if let format = options.format { return format }
+        if !options.columnMap.isEmpty, options.columnMap.keys.contains(where: { ImportFormat.fold($0) == "email" }) {
+            return ImportFormat.detect(header: header.fields) ?? .generic
+        }
+        guard let format = ImportFormat.detect(header: header.fields) else {
+            throw ImportError(
+                code: .unknownFormat,
+                message: "\(fileName):\(header.line): no e-mail column in the header (\(header.fields.joined(separator: ","))). Name it with --map email=COLUMN, or pick a format with --format (\(ImportFormat.allCases.map(\.rawValue).joined(separator: ", "))).")
+        }
+        return format
+    }
+
+    static func defaultRejectsURL(for url: URL) -> URL {
+        url.deletingPathExtension().appendingPathExtension("rejects.csv")
+    }
+
+    /// Reads and validates the file as an import would and writes the COPY
+    /// data it would send to `output`, touching no database (for the benchmark
+    /// and for inspecting what an import stages).
+    ///
+    /// - Returns: how many rows were written.
+    public static func writeStaging(of url: URL, options: ImportOptions = ImportOptions(), to output: URL) throws -> Int {
+        let fileName = options.displayName ?? url.lastPathComponent
+        var reader = try CSVReader(url: url, fileName: fileName, encoding: options.encoding)
+        defer { reader.close() }
+        guard let header = try reader.next() else {
+            throw ImportError(code: .empty, message: "\(fileName):1: the file is empty; expected a header row")
+        }
+        let format = try format(of: header, options: options, fileName: fileName)
+        let mapper = try SubscriberRowMapper(format: format, header: header.fields, fileName: fileName, columnMap: options.columnMap)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: output)
+        defer { try? handle.close() }
+        var batch: [UInt8] = []
+        var written = 0
+        while let record = try reader.next() {
+            if case .subscriber(let row) = try? mapper.map(record) {
+                StagingEncoder.append(row, line: record.line, to: &batch)
+                written += 1
+                if batch.count >= 1 << 20 {
+                    try handle.write(contentsOf: batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        try handle.write(contentsOf: batch)
+        return written
+    }
+}
+
+/// Encodes staging rows in COPY text format.
+enum StagingEncoder {
+    static func append(_ row: SubscriberRow, line: Int, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: String(line).utf8)
+        buffer.append(0x09)
+        field(row.email, to: &buffer)
+        buffer.append(0x09)
+        field(row.name, to: &buffer)
+        buffer.append(0x09)
+        buffer.append(contentsOf: row.status.utf8)
+        buffer.append(0x09)
+        if let suppression = row.suppression { buffer.append(contentsOf: suppression.utf8) } else { null(&buffer) }
+        buffer.append(0x09)
+        if let created = row.createdAt { buffer.append(contentsOf: created.utf8) } else { null(&buffer) }
+        buffer.append(0x09)
+        field(row.attributes, to: &buffer)
+        buffer.append(0x0A)
+    }
+
+    private static func null(_ buffer: inout [UInt8]) {
+        buffer.append(0x5C)
+        buffer.append(0x4E)
+    }
+
+    /// Text with COPY's escapes: backslash, tab, LF and CR.
+    static func field(_ text: String, to buffer: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { bytes in
+            var start = 0
+            for index in 0..<bytes.count {
+                let escaped: UInt8
+                switch bytes[index] {
+                case 0x5C: escaped = 0x5C
+                case 0x09: escaped = 0x74
+                case 0x0A: escaped = 0x6E
+                case 0x0D: escaped = 0x72
+                default: continue
+                }
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                buffer.append(0x5C)
+                buffer.append(escaped)
+                start = index + 1
+            }
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<bytes.count]))
+        }
+    }
+}
+
+/// The rejects file of `--skip-invalid`: the line, the reason, then the row as it was.
+struct RejectsWriter {
+    let url: URL
+    private var handle: FileHandle?
+    private let width: Int
+
+    init(url: URL, header: [String]) throws {
+        self.url = url
+        self.width = header.count
+        guard FileManager.default.createFile(atPath: url.path, contents: Data(CSVWriter.line(["line", "reason"] + header).utf8)) else {
+            throw ImportError(code: .unreadable, message: "\(url.path): cannot create the rejects file; choose another path with --rejects")
+        }
+        handle = try FileHandle(forWritingTo: url)
+        handle?.seekToEndOfFile()
+    }
+
+    mutating func write(record: CSVRecord, reason: String) throws {
+        try handle?.write(contentsOf: Data(CSVWriter.line([String(record.line), reason] + record.fields).utf8))
+    }
+
+    mutating func close() {
+        try? handle?.close()
+        handle = nil
+    }
+}
