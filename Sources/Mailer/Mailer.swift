@@ -1,2 +1,0 @@
-// Mailer: Markdown rendering, splitting, MIME, DKIM and transports.
-public enum MailerModule {}

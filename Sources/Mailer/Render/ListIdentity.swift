@@ -1,0 +1,68 @@
+/// Who an issue comes from: the list's name, sender, addresses and links.
+public struct ListIdentity: Sendable, Equatable {
+    /// The list's name as readers see it ("The Long Letter").
+    public var name: String
+    /// Short machine name, used in List-Id (`<slug.domain>`).
+    public var slug: String
+    /// Display name in From.
+    public var fromName: String
+    /// Address in From and the envelope sender unless `envelopeFrom` is set.
+    public var fromAddress: String
+    /// Reply-To address, when replies go elsewhere.
+    public var replyTo: String?
+    /// Bounce address for MAIL FROM / Return-Path; `fromAddress` when nil.
+    public var envelopeFrom: String?
+    /// Public https base URL of the list's pages (unsubscribe, archive), no trailing slash.
+    public var baseURL: String?
+    /// The postal address line the footer must carry (CAN-SPAM and friends).
+    public var postalAddress: String
+    /// Whether raw HTML in Markdown is passed through instead of dropped.
+    public var allowRawHTML: Bool
+    /// Mailbox for `List-Unsubscribe: <mailto:...>`; `unsubscribe@<from domain>` when nil.
+    public var unsubscribeMailbox: String?
+    /// The longest unsubscribe URL a recipient can have, in bytes. The
+    /// splitter reserves that much room in every part; a longer URL at send
+    /// time is an error rather than a clipped message.
+    public var maxUnsubscribeURLLength: Int
+
+    public init(
+        name: String, slug: String, fromName: String, fromAddress: String, replyTo: String? = nil,
+        envelopeFrom: String? = nil, baseURL: String? = nil, postalAddress: String = "",
+        allowRawHTML: Bool = false, unsubscribeMailbox: String? = nil, maxUnsubscribeURLLength: Int? = nil
+    ) {
+        self.name = name
+        self.slug = slug
+        self.fromName = fromName
+        self.fromAddress = fromAddress
+        self.replyTo = replyTo
+        self.envelopeFrom = envelopeFrom
+        self.baseURL = baseURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.postalAddress = postalAddress
+        self.allowRawHTML = allowRawHTML
+        self.unsubscribeMailbox = unsubscribeMailbox
+        // Room for "<base>/unsubscribe/" and a signed token of up to 200 characters.
+        self.maxUnsubscribeURLLength = maxUnsubscribeURLLength ?? ((self.baseURL?.utf8.count ?? 40) + 220)
+    }
+
+    /// The domain of `fromAddress`: Message-IDs and List-Id live under it.
+    public var domain: String {
+        guard let at = fromAddress.lastIndex(of: "@") else { return "localhost" }
+        return String(fromAddress[fromAddress.index(after: at)...]).lowercased()
+    }
+
+    /// The sample of each recipient field the splitter measures with: the
+    /// longest value allowed, made of the characters that encode largest.
+    func worstCase(_ field: RecipientField) -> String {
+        switch field {
+        case .unsubscribeURL:
+            let prefix = (baseURL ?? "https://example.com") + "/unsubscribe/"
+            return prefix + String(repeating: "A", count: max(0, maxUnsubscribeURLLength - prefix.utf8.count))
+        case .email:
+            // 254 octets: RFC 5321's path limit. `&` is the costliest character
+            // that a local part can hold once HTML-escaped.
+            return String(repeating: "&", count: 64) + "@" + String(repeating: "a", count: 189)
+        case .name:
+            return String(repeating: "\"", count: Recipient.maxNameBytes)
+        }
+    }
+}

@@ -1,0 +1,97 @@
+/// One e-mail's worth of an issue: subject, HTML and text, with holes for
+/// the recipient's fields, already quoted-printable encoded once.
+public struct RenderedPart: Sendable {
+    /// 1-based part number.
+    public var number: Int
+    /// How many parts the issue has.
+    public var total: Int
+    /// The subject, with " (k/n)" when the issue is split.
+    public var subject: String
+    /// The HTML body, decoded, with recipient fields open.
+    public var html: PersonalizedBytes
+    /// The text/plain body, decoded, with recipient fields open.
+    public var text: PersonalizedBytes
+    /// `html` quoted-printable encoded (CRLF), fields open.
+    public var encodedHTML: EncodedPersonalizedBytes
+    /// `text` quoted-printable encoded (CRLF), fields open.
+    public var encodedText: EncodedPersonalizedBytes
+    /// The issue's text in this part only: no navigation, repeated table
+    /// header, footnotes or footer. The parts' `bodyText`s concatenate to the
+    /// whole issue's text.
+    public var bodyText: String
+    /// Footnote numbers this part carries.
+    public var footnotes: [Int]
+    /// 1-based line (in the issue file) of the first block in this part.
+    public var firstLine: Int
+    /// Decoded HTML size with the longest possible recipient fields.
+    public var htmlBytes: Int
+    /// Encoded HTML size with the longest possible recipient fields: what the budget bounds.
+    public var encodedHTMLBytes: Int
+    /// Decoded text size with the longest possible recipient fields.
+    public var textBytes: Int
+
+    /// The HTML as `recipient` gets it.
+    public func html(for recipient: Recipient) -> String {
+        String(decoding: html.filled { Array(HTMLEscaping.escape(recipient.value(of: $0)).utf8) }, as: UTF8.self)
+    }
+
+    /// The text as `recipient` gets it.
+    public func text(for recipient: Recipient) -> String {
+        String(decoding: text.filled { Array(recipient.value(of: $0).utf8) }, as: UTF8.self)
+    }
+}
+
+/// An issue rendered and split.
+public struct RenderedIssue: Sendable {
+    /// The subject without part marks.
+    public var subject: String
+    public var preheader: String?
+    /// The budget the parts were cut for (encoded HTML bytes).
+    public var budget: Int
+    public var parts: [RenderedPart]
+    /// The issue's whole text, as one part would hold it with no navigation.
+    public var text: String
+    /// The fewest parts possible at this budget (the splitter may use one more
+    /// to start every part at a heading).
+    public var minimumParts: Int
+}
+
+/// One reader of an issue: what fills a prepared part's holes.
+public struct Recipient: Sendable, Equatable {
+    /// Longest name kept, in UTF-8 bytes; room for it is reserved in every part.
+    public static let maxNameBytes = 128
+
+    /// Bare address (RCPT TO and the To header).
+    public var email: String
+    /// Display name, may be empty.
+    public var name: String
+    /// Opaque subscriber id, written into the trace header.
+    public var subscriberID: String
+    /// The recipient's https one-click unsubscribe URL.
+    public var unsubscribeURL: String
+    /// The mailto: URI for List-Unsubscribe; `mailto:<list unsubscribe mailbox>` when nil.
+    public var unsubscribeMailto: String?
+
+    public init(email: String, name: String = "", subscriberID: String, unsubscribeURL: String, unsubscribeMailto: String? = nil) {
+        self.email = email
+        self.name = name
+        self.subscriberID = subscriberID
+        self.unsubscribeURL = unsubscribeURL
+        self.unsubscribeMailto = unsubscribeMailto
+    }
+
+    func value(of field: RecipientField) -> String {
+        switch field {
+        case .unsubscribeURL: return unsubscribeURL
+        case .email: return email
+        case .name: return name
+        }
+    }
+
+    /// A made-up reader for previews.
+    public static func sample(identity: ListIdentity) -> Recipient {
+        Recipient(
+            email: "reader@example.com", name: "Sample Reader", subscriberID: "sample",
+            unsubscribeURL: (identity.baseURL ?? "https://example.com") + "/unsubscribe/SAMPLE-TOKEN")
+    }
+}
