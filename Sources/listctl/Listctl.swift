@@ -18,6 +18,8 @@ struct Listctl: AsyncParsableCommand {
             DBCommand.self,
             ListsCommand.self,
             StatusCommand.self,
+            ImportCommand.self,
+            PreviewCommand.self,
         ]
     )
 }

@@ -70,6 +70,32 @@ public enum ImportSQL {
         LEFT JOIN suppressions sp ON sp.email_key = r.email_key
         """
 
+    /// Run only when the file repeats an address (the plan kept fewer rows than
+    /// were staged): the kept row takes the last non-empty name, the earliest
+    /// created time and the union of the attributes (later lines win) of all
+    /// the rows for its address, so merging duplicates loses nothing.
+    public static let mergeDuplicates = """
+        WITH dup AS (
+            SELECT lower(email) COLLATE "C" AS email_key
+            FROM import_staging GROUP BY 1 HAVING count(*) > 1
+        ), rows AS (
+            SELECT d.email_key, st.line, st.name, st.created_at, st.attributes
+            FROM dup d JOIN import_staging st ON lower(st.email) COLLATE "C" = d.email_key
+        ), merged AS (
+            SELECT email_key,
+                   (array_agg(name ORDER BY line DESC) FILTER (WHERE name <> ''))[1] AS name,
+                   min(created_at) AS created_at
+            FROM rows GROUP BY email_key
+        ), attrs AS (
+            SELECT email_key, jsonb_object_agg(e.key, e.value ORDER BY line) AS attributes
+            FROM rows, jsonb_each(rows.attributes) e GROUP BY email_key
+        )
+        UPDATE import_rows r
+        SET name = COALESCE(m.name, ''), created_at = m.created_at, attributes = COALESCE(a.attributes, '{}'::jsonb)
+        FROM merged m LEFT JOIN attrs a USING (email_key)
+        WHERE r.email_key = m.email_key
+        """
+
     /// The counts the import reports, from the plan (so a dry run needs no merge
     /// to know them). `suppressed` counts addresses that end up not mailable.
     public static let counts = """
@@ -124,7 +150,7 @@ public enum ImportSQL {
             """),
         ("insert suppressions", """
             INSERT INTO suppressions (email_key, reason, detail)
-            SELECT email_key, suppression, 'imported from a ' || file_status || ' row'
+            SELECT email_key, suppression, 'import: ' || file_status || ' in the export'
             FROM import_rows
             WHERE suppression IS NOT NULL AND suppressed_reason IS NULL
             ON CONFLICT (email_key) DO NOTHING
@@ -154,6 +180,10 @@ public enum ImportSQL {
             \(createStaging);
             \\copy import_staging (line, email, name, status, suppression, created_at, attributes) from :'staging'
             \(plan);
+            SELECT (SELECT count(*) FROM import_staging) <> (SELECT count(*) FROM import_rows) AS has_duplicates \\gset
+            \\if :has_duplicates
+            \(mergeDuplicates);
+            \\endif
             \(counts);
 
             """

@@ -212,7 +212,8 @@ public struct SubscriberImporter: Sendable {
             summary.skipped = skipped
             if errorCount > 0 { summary.rejectsFile = rejects?.url.path }
 
-            try await connection.execute(script: ImportSQL.plan)
+            let planned = try await connection.query(ImportSQL.plan).affectedRows
+            if planned < written { try await connection.execute(script: ImportSQL.mergeDuplicates) }
             let counts = try await connection.query(ImportSQL.counts)[0]
             let distinct: Int = try counts.decode(at: 0)
             summary.inserted = try counts.decode(at: 1)
