@@ -14,4 +14,7 @@ static inline CURLcode listctl_curl_setopt_io_callback(CURL *h, CURLoption o, li
 static inline CURLcode listctl_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode listctl_curl_getinfo_string(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode listctl_curl_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
+/* CURL_GLOBAL_ALL is a macro of macros; call it once before any thread starts. */
+static inline CURLcode listctl_curl_global_init(void) { return curl_global_init(CURL_GLOBAL_ALL); }
+static inline long listctl_curl_error_size(void) { return CURL_ERROR_SIZE; }
 #endif

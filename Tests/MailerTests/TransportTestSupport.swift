@@ -46,11 +46,12 @@ enum TransportTestSupport {
     /// A hand-written CRLF message.
     static func message(
         from: String = "Writer <writer@example.org>", to: String = "reader@example.net",
-        subject: String = "Hello", extraHeaders: [String] = [], body: String = "Hello there.\r\n"
+        subject: String = "Hello", extraHeaders: [String] = [], body: String = "Hello there.\r\n",
+        messageID: String = "\(UUID().uuidString)@example.org"
     ) -> [UInt8] {
         var lines = [
             "From: \(from)", "To: \(to)", "Subject: \(subject)", "Date: Fri, 27 Nov 2026 12:00:00 +0000",
-            "Message-ID: <\(UUID().uuidString)@example.org>", "MIME-Version: 1.0",
+            "Message-ID: <\(messageID)>", "MIME-Version: 1.0",
             "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit",
         ]
         lines += extraHeaders

@@ -19,7 +19,7 @@ public struct DKIMSigner: Sendable {
     public let selector: String
     public let key: DKIMKey
     private let signedNames: [String]
-    private let fixedTags: String
+    private let fixedTags: [String]
 
     /// - Parameters:
     ///   - headers: header names to sign when present (case-insensitive).
@@ -29,7 +29,7 @@ public struct DKIMSigner: Sendable {
         self.key = key
         var seen = Set<String>()
         signedNames = headers.map { $0.lowercased() }.filter { seen.insert($0).inserted }
-        fixedTags = "v=1; a=\(key.algorithm.rawValue); c=relaxed/relaxed; d=\(domain); s=\(selector);"
+        fixedTags = ["v=1;", "a=\(key.algorithm.rawValue);", "c=relaxed/relaxed;", "d=\(domain);", "s=\(selector);"]
     }
 
     /// Reads `LISTCTL_DKIM_DOMAIN`, `LISTCTL_DKIM_SELECTOR` and
@@ -91,7 +91,7 @@ public struct DKIMSigner: Sendable {
 
         // The signature field itself, folded, with an empty b= (§3.7).
         var folder = HeaderFolder(start: "DKIM-Signature: ")
-        folder.add(fixedTags, separator: "")
+        for (index, tag) in fixedTags.enumerated() { folder.add(tag, separator: index == 0 ? "" : " ") }
         folder.add("t=\(Int(time.timeIntervalSince1970));", separator: " ")
         for (index, name) in names.enumerated() {
             let piece = (index == 0 ? "h=" : "") + name + (index == names.count - 1 ? ";" : ":")
