@@ -101,12 +101,16 @@ struct MarkdownTree: Sendable {
         var current: OpaquePointer? = root
         while let node = current {
             let rawType = cmark_node_get_type(node).rawValue
-            let kind: Kind
+            var kind: Kind
             if let known = kinds[rawType] {
                 kind = known
             } else {
                 kind = Self.kind(of: node)
                 kinds[rawType] = kind
+            }
+            if kind == .tableHeader || kind == .tableRow {
+                // Header and body rows share one node type.
+                kind = cmark_gfm_extensions_get_table_row_is_header(node) != 0 ? .tableHeader : .tableRow
             }
             let index = Int32(tree.nodes.count)
             var item = Node(kind: kind)

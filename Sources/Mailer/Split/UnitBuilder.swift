@@ -88,7 +88,6 @@ struct UnitBuilder {
             out.append(contentsOf: "</div>\n".utf8)
             var body = Array("[\(number)] ".utf8)
             body.append(contentsOf: text.renderBody(definition))
-            body.append(10)
             footnotes.append(
                 FootnoteEntry(number: number, html: out, text: body, encodedSize: QuotedPrintable.encodedLength(out)))
         }

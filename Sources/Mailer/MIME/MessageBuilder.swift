@@ -1,0 +1,214 @@
+import Foundation
+
+/// A rendered part made ready for sending: every header and body byte that
+/// is the same for all recipients is built and encoded once.
+public struct PreparedPart: Sendable {
+    public var number: Int
+    public var total: Int
+    public var subject: String
+    /// Headers common to every recipient (From, Reply-To, Subject, List-Id,
+    /// List-Unsubscribe-Post, MIME-Version, Content-Type), CRLF-terminated.
+    var commonHeaders: [UInt8]
+    /// Everything from the blank line after the headers to the end, holes open.
+    var body: EncodedPersonalizedBytes
+    /// Encoded size reserved per field in the HTML (what the budget assumed).
+    var reservedHTML: [Int]
+    var fieldCountsHTML: [RecipientField: Int]
+}
+
+/// Builds the personalised RFC 5322 message for one recipient and one part.
+///
+/// Per message it only writes Date, To, Message-ID, List-Unsubscribe and the
+/// trace header, and encodes the recipient's three fields into the prepared
+/// body: cheap enough to run millions of times.
+public struct MessageBuilder: Sendable {
+    public let identity: ListIdentity
+    /// The issue's id: goes into Message-ID and the trace header.
+    public let issueID: String
+    public let parts: [PreparedPart]
+
+    /// The name of the header that traces a message back to (issue, subscriber, part).
+    public static let traceHeader = "X-Listctl-Trace"
+
+    /// Prepares `parts` of one issue.
+    /// - Throws: `MailerError` `.invalidHeader` when a sender field or the
+    ///   subject holds a line break or an address is malformed.
+    public init(identity: ListIdentity, issueID: String, parts: [RenderedPart]) throws {
+        self.identity = identity
+        self.issueID = issueID
+        try Self.checkID(issueID, what: "issue id")
+        try HeaderEncoding.checkAddress(identity.fromAddress, role: "From")
+        try HeaderEncoding.check(identity.fromName, header: "From")
+        try HeaderEncoding.check(identity.name, header: "List-Id")
+        if let replyTo = identity.replyTo { try HeaderEncoding.checkAddress(replyTo, role: "Reply-To") }
+        if let envelope = identity.envelopeFrom { try HeaderEncoding.checkAddress(envelope, role: "envelope sender") }
+        let reserved = RecipientField.allCases.map {
+            EncodedPersonalizedBytes.encodeValue(identity.worstCase($0), html: true).count
+        }
+        var prepared: [PreparedPart] = []
+        for part in parts {
+            try HeaderEncoding.check(part.subject, header: "Subject")
+            var headers: [UInt8] = []
+            HeaderEncoding.write("From", words: HeaderEncoding.mailbox(name: identity.fromName, address: identity.fromAddress), into: &headers)
+            if let replyTo = identity.replyTo {
+                HeaderEncoding.write("Reply-To", words: ["<\(replyTo)>"], into: &headers)
+            }
+            HeaderEncoding.write("Subject", words: HeaderEncoding.unstructured(part.subject), into: &headers)
+            HeaderEncoding.write(
+                "List-Id", words: HeaderEncoding.phrase(identity.name) + ["<\(Self.listID(identity))>"], into: &headers)
+            HeaderEncoding.write("List-Unsubscribe-Post", words: ["List-Unsubscribe=One-Click"], into: &headers)
+            HeaderEncoding.write("MIME-Version", words: ["1.0"], into: &headers)
+            // "=_" can never occur in quoted-printable text, so the boundary
+            // cannot collide with the body.
+            let boundary = "=_listctl_\(Self.slugSafe(issueID))_\(part.number)_of_\(part.total)"
+            HeaderEncoding.write("Content-Type", words: ["multipart/alternative;", "boundary=\"\(boundary)\""], into: &headers)
+
+            var segments: [EncodedPersonalizedBytes.Segment] = []
+            var head = Array("\r\n--\(boundary)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
+            for segment in part.encodedText.segments {
+                switch segment {
+                case .bytes(let bytes):
+                    head.append(contentsOf: bytes)
+                case .field(let field):
+                    segments.append(.bytes(head))
+                    head = []
+                    segments.append(.field(field))
+                }
+            }
+            head.append(contentsOf: "\r\n--\(boundary)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
+            for segment in part.encodedHTML.segments {
+                switch segment {
+                case .bytes(let bytes):
+                    head.append(contentsOf: bytes)
+                case .field(let field):
+                    segments.append(.bytes(head))
+                    head = []
+                    // Marked as HTML so the value is escaped for HTML.
+                    segments.append(.field(field))
+                }
+            }
+            head.append(contentsOf: "\r\n--\(boundary)--\r\n".utf8)
+            segments.append(.bytes(head))
+            prepared.append(
+                PreparedPart(
+                    number: part.number, total: part.total, subject: part.subject, commonHeaders: headers,
+                    body: EncodedPersonalizedBytes(segments: segments), reservedHTML: reserved,
+                    fieldCountsHTML: part.html.fieldCounts))
+        }
+        self.parts = prepared
+        htmlFieldFlags = parts.map { part in
+            // Which holes of the combined body are in the HTML alternative.
+            var flags: [Bool] = []
+            for segment in part.encodedText.segments { if case .field = segment { flags.append(false) } }
+            for segment in part.encodedHTML.segments { if case .field = segment { flags.append(true) } }
+            return flags
+        }
+    }
+
+    /// For each part, for each hole in body order: whether it is in the HTML.
+    private let htmlFieldFlags: [[Bool]]
+
+    /// `slug.domain`, the list's RFC 2919 identifier.
+    public static func listID(_ identity: ListIdentity) -> String { "\(slugSafe(identity.slug)).\(identity.domain)" }
+
+    private static func slugSafe(_ value: String) -> String {
+        String(value.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") ? $0 : "-" })
+    }
+
+    private static func checkID(_ id: String, what: String) throws {
+        let ok = !id.isEmpty && id.utf8.count <= 64
+            && id.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 45 || $0 == 95 }
+        if !ok {
+            throw MailerError(
+                code: .invalidArgument, message: "\(what) \(id.debugDescription) must be 1-64 letters, digits, - or _")
+        }
+    }
+
+    /// The message for `recipient`, part `number` (1-based).
+    /// - Throws: `MailerError` `.invalidRecipient` for a malformed address,
+    ///   a line break in any field, a non-https unsubscribe URL, or a field
+    ///   longer than the room the splitter reserved for it.
+    public func message(for recipient: Recipient, part number: Int, date: Date = Date()) throws -> OutgoingMessage {
+        guard number >= 1 && number <= parts.count else {
+            throw MailerError(code: .invalidArgument, message: "part \(number) does not exist (the issue has \(parts.count))")
+        }
+        let part = parts[number - 1]
+        try HeaderEncoding.checkAddress(recipient.email, role: "recipient")
+        try HeaderEncoding.check(recipient.name, header: "To")
+        try HeaderEncoding.check(recipient.unsubscribeURL, header: "List-Unsubscribe")
+        try Self.checkID(recipient.subscriberID, what: "subscriber id")
+        guard recipient.unsubscribeURL.hasPrefix("https://") || recipient.unsubscribeURL.hasPrefix("http://localhost"),
+            !recipient.unsubscribeURL.utf8.contains(where: { $0 <= 32 || $0 == 60 || $0 == 62 || $0 == 34 })
+        else {
+            throw MailerError(code: .invalidRecipient, message: "unsubscribe URL \(recipient.unsubscribeURL.debugDescription) must be an https URL without spaces, quotes or angle brackets")
+        }
+        let mailto = recipient.unsubscribeMailto ?? "mailto:\(identity.unsubscribeMailbox ?? "unsubscribe@\(identity.domain)")?subject=unsubscribe"
+        try HeaderEncoding.check(mailto, header: "List-Unsubscribe")
+
+        // Encode each field once for HTML and once for text.
+        var htmlValues: [[UInt8]] = []
+        var textValues: [[UInt8]] = []
+        for field in RecipientField.allCases {
+            let value = recipient.value(of: field)
+            let html = EncodedPersonalizedBytes.encodeValue(value, html: true)
+            if html.count > part.reservedHTML[field.rawValue] && part.fieldCountsHTML[field] != nil {
+                throw MailerError(
+                    code: .invalidRecipient,
+                    message: "the recipient's \(field.templateKey) is longer than the room reserved for it in the HTML (\(html.count) > \(part.reservedHTML[field.rawValue]) encoded bytes)")
+            }
+            htmlValues.append(html)
+            textValues.append(EncodedPersonalizedBytes.encodeValue(value, html: false))
+        }
+
+        let messageID = "listctl.\(issueID).\(recipient.subscriberID).\(number)@\(identity.domain)"
+        var data: [UInt8] = []
+        data.reserveCapacity(part.commonHeaders.count + part.body.fixedCount + 1024)
+        HeaderEncoding.write("Date", words: [Self.rfc5322Date(date)], into: &data)
+        data.append(contentsOf: part.commonHeaders)
+        HeaderEncoding.write("To", words: HeaderEncoding.mailbox(name: recipient.name, address: recipient.email), into: &data)
+        HeaderEncoding.write("Message-ID", words: ["<\(messageID)>"], into: &data)
+        HeaderEncoding.write("List-Unsubscribe", words: ["<\(recipient.unsubscribeURL)>,", "<\(mailto)>"], into: &data)
+        HeaderEncoding.write(Self.traceHeader, words: [Self.trace(issue: issueID, subscriber: recipient.subscriberID, part: number)], into: &data)
+        let flags = htmlFieldFlags[number - 1]
+        var hole = 0
+        part.body.write(into: &data) { field in
+            defer { hole += 1 }
+            return hole < flags.count && flags[hole] ? htmlValues[field.rawValue] : textValues[field.rawValue]
+        }
+        return OutgoingMessage(
+            envelopeFrom: identity.envelopeFrom ?? identity.fromAddress, recipient: recipient.email, data: data,
+            messageID: messageID)
+    }
+
+    /// The trace header's value: `issue.subscriber.part`.
+    public static func trace(issue: String, subscriber: String, part: Int) -> String { "\(issue).\(subscriber).\(part)" }
+
+    /// Reads a trace header value back (for bounce and complaint handling).
+    public static func parseTrace(_ value: String) -> (issue: String, subscriber: String, part: Int)? {
+        let fields = value.trimmingSpaces.split(separator: ".", omittingEmptySubsequences: false)
+        guard fields.count == 3, !fields[0].isEmpty, !fields[1].isEmpty, let part = Int(fields[2]) else { return nil }
+        return (String(fields[0]), String(fields[1]), part)
+    }
+
+    /// `Fri, 27 Nov 2026 11:52:07 +0000`, independent of locale.
+    public static func rfc5322Date(_ date: Date) -> String {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        // Howard Hinnant's civil-from-days.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let weekday = ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday
+        let names = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(names[weekday]), \(day) \(months[month - 1]) \(year) \(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60)) +0000"
+    }
+}

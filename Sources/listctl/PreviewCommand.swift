@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import ListService
+import Mailer
+
+struct PreviewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preview",
+        abstract: "Render an issue and show how it splits into e-mails, without sending anything.",
+        discussion: """
+            Without --list no database is needed: the sender comes from LISTCTL_FROM \
+            (else "Newsletter <newsletter@example.com>") and links from LISTCTL_BASE_URL. \
+            Sizes are the HTML part as sent (quoted-printable) with the longest possible \
+            recipient fields; every part stays within --budget.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The issue: Markdown with optional front matter.") var file: String
+    @Option(help: "Use this list's name, sender and links (needs the database).") var list: String?
+    @Option(help: "Largest encoded HTML part, in bytes.") var budget: Int = IssueRenderer.defaultBudget
+    @Option(help: ArgumentHelp("Write part-K.html, part-K.txt and part-K.eml here.", valueName: "dir")) var out: String?
+    @Option(help: ArgumentHelp("A Mustache template to use instead of the built-in one.", valueName: "file")) var template: String?
+    @Flag(name: .customLong("print-template"), help: "Print the built-in template (a start for your own) and exit.") var printTemplate = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        if budget < 10_000 { throw ValidationError("--budget must be at least 10000 bytes (the template alone takes a few kilobytes)") }
+    }
+
+    func run() async throws {
+        if printTemplate {
+            print(EmailTemplate.defaultSource, terminator: "")
+            return
+        }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("cannot read \(file): no such file or not readable")
+        }
+        let document = try IssueDocument.parse(bytes: Array(data), fileName: file)
+        let identity = try await resolveIdentity(slug: list ?? nil)
+        let emailTemplate = try template.map { try EmailTemplate.load(path: $0) } ?? .default
+        let renderer = IssueRenderer(identity: identity, template: emailTemplate, budget: budget)
+        let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let issue = try renderer.render(document, viewInBrowserURL: identity.baseURL.map { "\($0)/issues/\(stem)" })
+
+        if let out {
+            try write(issue, identity: identity, to: out)
+        }
+        if json {
+            print(Self.json(issue))
+            return
+        }
+        let rows = issue.parts.map { part in
+            [String(part.number), part.subject, String(part.encodedHTMLBytes), String(part.textBytes), String(part.firstLine)]
+        }
+        printTable(["PART", "SUBJECT", "HTML BYTES (ENCODED)", "TEXT BYTES", "FROM LINE"], rows)
+        let noun = issue.parts.count == 1 ? "1 message" : "\(issue.parts.count) messages"
+        print("\(noun), budget \(issue.budget) bytes per HTML part (fewest possible: \(issue.minimumParts))")
+        if let out { print("wrote part-K.html, part-K.txt and part-K.eml to \(out)") }
+    }
+
+    /// The list's identity: from the database with --list, else from the environment.
+    private func resolveIdentity(slug: String?) async throws -> ListIdentity {
+        let configuration = global.configuration()
+        guard let slug else {
+            let sender = try NamedAddress(parsing: configuration.defaultFrom ?? "Newsletter <newsletter@example.com>", field: "LISTCTL_FROM")
+            let name = sender.name.isEmpty ? "Newsletter" : sender.name
+            return ListIdentity(
+                name: name, slug: "preview", fromName: name, fromAddress: sender.address,
+                baseURL: configuration.defaultBaseURL, postalAddress: "")
+        }
+        let database = try await global.openDatabase()
+        defer { Task { await database.close() } }
+        let list = try await ListStore(database: database).require(slug)
+        let sender = try list.sender(defaultFrom: configuration.defaultFrom)
+        return ListIdentity(
+            name: list.name, slug: list.slug, fromName: sender.name.isEmpty ? list.name : sender.name,
+            fromAddress: sender.address, replyTo: list.replyTo, baseURL: list.publicBaseURL(default: configuration.defaultBaseURL),
+            postalAddress: list.postalAddress ?? "", allowRawHTML: list.allowRawHTML)
+    }
+
+    private func write(_ issue: RenderedIssue, identity: ListIdentity, to directory: String) throws {
+        let folder = URL(fileURLWithPath: directory, isDirectory: true)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let sample = Recipient.sample(identity: identity)
+        let builder = try MessageBuilder(identity: identity, issueID: "preview", parts: issue.parts)
+        for part in issue.parts {
+            let k = part.number
+            try Data(part.html(for: sample).utf8).write(to: folder.appendingPathComponent("part-\(k).html"))
+            try Data(part.text(for: sample).utf8).write(to: folder.appendingPathComponent("part-\(k).txt"))
+            let message = try builder.message(for: sample, part: k)
+            try Data(message.data).write(to: folder.appendingPathComponent("part-\(k).eml"))
+        }
+    }
+
+    /// `{"budget":N,"parts":[{"part":K,"subject":"...","html_bytes":N,"encoded_html_bytes":N,"text_bytes":N}]}`
+    /// in that key order.
+    static func json(_ issue: RenderedIssue) -> String {
+        func quote(_ string: String) -> String {
+            var out = "\""
+            for scalar in string.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                default:
+                    if scalar.value < 0x20 {
+                        out += String(format: "\\u%04x", scalar.value)
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
+                }
+            }
+            return out + "\""
+        }
+        let parts = issue.parts.map { part in
+            "{\"part\":\(part.number),\"subject\":\(quote(part.subject)),\"html_bytes\":\(part.htmlBytes),\"encoded_html_bytes\":\(part.encodedHTMLBytes),\"text_bytes\":\(part.textBytes)}"
+        }
+        return "{\"budget\":\(issue.budget),\"parts\":[\(parts.joined(separator: ","))]}"
+    }
+}
