@@ -19,8 +19,6 @@ path, headers, the parsed JSON (or the multipart fields) and the status sent.
 """
 import argparse
 import base64
-import email
-import email.policy
 import itertools
 import json
 import os
@@ -34,13 +32,33 @@ lock = threading.Lock()
 
 
 def parse_multipart(content_type, body):
-    message = email.message_from_bytes(
-        b"Content-Type: " + content_type.encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + body, policy=email.policy.HTTP)
+    """multipart/form-data fields by name, bytes kept exactly (no MIME parsing
+    of the message/rfc822 part, so the test sees what was uploaded)."""
+    boundary = None
+    for piece in content_type.split(";")[1:]:
+        key, _, value = piece.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = value.strip('"')
+    if not boundary:
+        raise ValueError("multipart/form-data without a boundary")
+    delimiter = b"--" + boundary.encode()
     fields = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        fields[name] = payload.decode("utf-8", "replace")
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, content = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        if content.endswith(b"\r\n"):
+            content = content[:-2]
+        name = None
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            if line.lower().startswith("content-disposition:"):
+                for piece in line.split(";")[1:]:
+                    key, _, value = piece.strip().partition("=")
+                    if key == "name":
+                        name = value.strip('"')
+        if name is None:
+            raise ValueError("a form part without a name")
+        fields[name] = content.decode("utf-8", "replace")
     return fields
 
 
