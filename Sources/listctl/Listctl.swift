@@ -20,6 +20,9 @@ struct Listctl: AsyncParsableCommand {
             StatusCommand.self,
             ImportCommand.self,
             PreviewCommand.self,
+            SendCommand.self,
+            DKIMCommand.self,
+            BenchTransportCommand.self,
         ]
     )
 }

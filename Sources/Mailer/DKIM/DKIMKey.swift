@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A DKIM private key (RSA or Ed25519), parsed once and shared by every
 /// signing call.
@@ -49,6 +52,23 @@ public struct DKIMKey: Sendable {
 
     /// The private key as PKCS#8 PEM.
     public func privateKeyPEM() throws(DKIMError) -> String { try handle.privateKeyPEM() }
+
+    /// Writes the private key as PEM to a new file readable by its owner only
+    /// (mode 0600). Never overwrites: an existing key may be in DNS already.
+    /// - Throws: `DKIMError.Code.invalidKey` naming the path when the file exists or cannot be written.
+    public func writePrivateKey(toFile path: String) throws(DKIMError) {
+        let pem = Array(try privateKeyPEM().utf8)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            let reason = errno == EEXIST ? "it already exists (move it away first; it may be published in DNS)" : String(cString: strerror(errno))
+            throw DKIMError(code: .invalidKey, message: "cannot create \(path): \(reason)")
+        }
+        defer { _ = Glibc.close(fd) }
+        let written = pem.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == pem.count else {
+            throw DKIMError(code: .invalidKey, message: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
 
     /// The base64 `p=` value for the DNS key record.
     public func publicKeyBase64() throws(DKIMError) -> String {

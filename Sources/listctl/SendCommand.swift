@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import ListService
+import Logging
+import Mailer
+
+struct SendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Send an issue. With --to, send a test copy of every part to one address.",
+        discussion: """
+            --to ADDR renders the issue as the list would send it and mails every part to \
+            ADDR through LISTCTL_TRANSPORT (unset: the Maildir ./outbox, nothing is sent), \
+            signed when LISTCTL_DKIM_* are set. No subscriber is touched and nothing is \
+            recorded, so a writer can check the real thing in their own inbox first.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The issue: Markdown with optional front matter.") var file: String
+    @Option(help: "Send a test copy of every part to this address only.") var to: String?
+    @Option(help: "Use this list's name, sender and links (needs the database).") var list: String?
+    @Option(help: "Largest encoded HTML part, in bytes.") var budget: Int = IssueRenderer.defaultBudget
+
+    func validate() throws {
+        if let to, !Self.looksLikeAddress(to) {
+            throw ValidationError("--to \(to) is not an e-mail address (expected local@domain)")
+        }
+    }
+
+    func run() async throws {
+        guard let to else {
+            // Delivery to a list's subscribers goes through the ledger; this
+            // command only has the test-copy path so far.
+            throw ValidationError("sending to a whole list is not available yet; use --to ADDR to send yourself a test copy")
+        }
+        try await sendTestCopy(to: to)
+    }
+
+    // MARK: --to: one test copy of every part
+
+    private func sendTestCopy(to address: String) async throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("cannot read \(file): no such file or not readable")
+        }
+        let document = try IssueDocument.parse(bytes: Array(data), fileName: file)
+        let identity = try await resolveIdentity()
+        let renderer = IssueRenderer(identity: identity, budget: budget)
+        let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let issue = try renderer.render(document, viewInBrowserURL: identity.baseURL.map { "\($0)/issues/\(stem)" })
+
+        let (transportConfiguration, notice) = try TransportConfiguration.fromEnvironment()
+        if let notice { printError(notice) }
+        let signer = try DKIMSigner.fromEnvironment()
+        let transport = try transportConfiguration.makeTransport(signer: signer, logger: global.logger)
+
+        let builder = try MessageBuilder(identity: identity, issueID: "test-\(stem)", parts: issue.parts)
+        let recipient = Recipient(
+            email: address, subscriberID: "test-copy",
+            unsubscribeURL: (identity.baseURL ?? "https://example.com") + "/unsubscribe/TEST-COPY")
+        print("sending \(issue.parts.count) part(s) to \(address) via \(transport.displayName)")
+        var failures = 0
+        // Parts go out in order, one after the other, as subscribers get them.
+        for part in issue.parts {
+            let message = try builder.message(for: recipient, part: part.number)
+            let label = "part \(part.number)/\(issue.parts.count) \"\(part.subject)\" (\(message.data.count) bytes)"
+            do {
+                let receipt = try await transport.send(message)
+                let reply = Self.oneLine(receipt.serverText)
+                print("sent \(label): \(reply.hasPrefix(String(receipt.code)) ? reply : "\(receipt.code) \(reply)")")
+            } catch {
+                failures += 1
+                printError("failed \(label): \(error)")
+                if !error.isTemporary || error.code == .authenticationFailed { break }
+            }
+        }
+        await transport.close()
+        if failures > 0 { throw ExitCode.failure }
+    }
+
+    /// The list's identity: from the database with --list, else from the environment.
+    private func resolveIdentity() async throws -> ListIdentity {
+        let configuration = global.configuration()
+        guard let slug = list else {
+            let sender = try NamedAddress(parsing: configuration.defaultFrom ?? "Newsletter <newsletter@example.com>", field: "LISTCTL_FROM")
+            let name = sender.name.isEmpty ? "Newsletter" : sender.name
+            return ListIdentity(
+                name: name, slug: "test", fromName: name, fromAddress: sender.address,
+                baseURL: configuration.defaultBaseURL, postalAddress: "")
+        }
+        let database = try await global.openDatabase()
+        defer { Task { await database.close() } }
+        let list = try await ListStore(database: database).require(slug)
+        let sender = try list.sender(defaultFrom: configuration.defaultFrom)
+        return ListIdentity(
+            name: list.name, slug: list.slug, fromName: sender.name.isEmpty ? list.name : sender.name,
+            fromAddress: sender.address, replyTo: list.replyTo, baseURL: list.publicBaseURL(default: configuration.defaultBaseURL),
+            postalAddress: list.postalAddress ?? "", allowRawHTML: list.allowRawHTML)
+    }
+
+    static func looksLikeAddress(_ text: String) -> Bool {
+        guard let at = text.lastIndex(of: "@") else { return false }
+        let local = text[..<at], domain = text[text.index(after: at)...]
+        return !local.isEmpty && domain.contains(".") && !text.contains(where: { $0 == " " || $0 == "<" || $0 == ">" })
+    }
+
+    static func oneLine(_ text: String) -> String {
+        let line = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        return line.count > 120 ? String(line.prefix(117)) + "..." : line
+    }
+}
