@@ -29,6 +29,9 @@ struct CSVInput {
     /// A UTF-16 high surrogate waiting for its low half.
     private var pendingHighSurrogate: UInt16?
     private var atEnd = false
+    private var finished = false
+    /// The first bytes, held until there are enough to look for a byte order mark.
+    private var head: [UInt8] = []
     /// Raw bytes consumed so far (for progress and error offsets).
     private(set) var bytesRead = 0
     /// Physical line (1-based) at the current raw position, for encoding errors.
@@ -49,22 +52,35 @@ struct CSVInput {
 
     /// The next chunk of valid UTF-8, or `nil` at the end of the file.
     mutating func next() throws -> [UInt8]? {
-        while !atEnd {
+        while !finished {
             let data: Data?
             do {
                 data = try handle.read(upToCount: chunkSize)
             } catch {
                 throw ImportError(code: .unreadable, message: "\(fileName): read failed after \(bytesRead) bytes (\(error.localizedDescription))")
             }
-            guard let data, !data.isEmpty else {
+            var raw: [UInt8]
+            var offset = bytesRead
+            if let data, !data.isEmpty {
+                raw = [UInt8](data)
+                bytesRead += raw.count
+            } else {
                 atEnd = true
+                raw = []
+            }
+            if source == nil {
+                // A byte order mark is up to 3 bytes; tiny reads must not split it.
+                head += raw
+                if head.count < 3, !atEnd { continue }
+                raw = detect(head)
+                offset = bytesRead - raw.count
+                head = []
+            }
+            if raw.isEmpty, atEnd {
+                finished = true
                 try finish()
                 return nil
             }
-            var raw = [UInt8](data)
-            let offset = bytesRead
-            bytesRead += raw.count
-            if source == nil { raw = detect(raw) }
             let output: [UInt8]
             switch source! {
             case .utf8: output = try validateUTF8(raw, offset: offset)
@@ -73,6 +89,11 @@ struct CSVInput {
             case .utf16BigEndian: output = try transcodeUTF16(raw, offset: offset, littleEndian: false)
             }
             if !output.isEmpty { return output }
+            if atEnd {
+                finished = true
+                try finish()
+                return nil
+            }
         }
         return nil
     }

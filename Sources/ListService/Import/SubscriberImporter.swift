@@ -19,6 +19,8 @@ public struct ImportOptions: Sendable {
     public var dryRun: Bool
     /// The name used in messages (default: the file's name).
     public var displayName: String?
+    /// Overrides ``ImportSQL/bulkKeyThreshold`` (for tests).
+    public var bulkKeyThreshold: Int?
 
     public init(
         list: String = "main", format: ImportFormat? = nil, columnMap: [String: String] = [:], encoding: CSVEncoding = .utf8,
@@ -154,6 +156,7 @@ public struct SubscriberImporter: Sendable {
                 return summary
             }
             try await connection.query(ImportSQL.setList, String(list.id))
+            try await connection.execute(script: ImportSQL.session)
             try await connection.execute(script: ImportSQL.createStaging)
 
             var errors: [ImportRowError] = []
@@ -212,8 +215,10 @@ public struct SubscriberImporter: Sendable {
             summary.skipped = skipped
             if errorCount > 0 { summary.rejectsFile = rejects?.url.path }
 
+            try await connection.execute(script: ImportSQL.analyzeStaging)
             let planned = try await connection.query(ImportSQL.plan).affectedRows
             if planned < written { try await connection.execute(script: ImportSQL.mergeDuplicates) }
+            try await connection.execute(script: ImportSQL.analyzeRows)
             let counts = try await connection.query(ImportSQL.counts)[0]
             let distinct: Int = try counts.decode(at: 0)
             summary.inserted = try counts.decode(at: 1)
@@ -221,9 +226,13 @@ public struct SubscriberImporter: Sendable {
             summary.suppressed = try counts.decode(at: 3)
             summary.unchanged = distinct - summary.inserted - summary.updated
             summary.duplicates = written - distinct
+            let bulkKeys = summary.inserted >= (options.bulkKeyThreshold ?? ImportSQL.bulkKeyThreshold)
             for statement in ImportSQL.merge {
                 let start = ContinuousClock.now
+                let wrap = bulkKeys && statement.name == ImportSQL.insertSubscriptionsStep
+                if wrap { try await connection.execute(script: ImportSQL.dropSubscriptionKeys) }
                 try await connection.execute(script: statement.sql)
+                if wrap { try await connection.execute(script: ImportSQL.restoreSubscriptionKeys) }
                 logger.debug("merge step", metadata: ["import.step": "\(statement.name)", "import.duration": "\(ContinuousClock.now - start)"])
             }
             try await Self.record(summary, listID: list.id, on: connection)

@@ -1,0 +1,114 @@
+import Foundation
+import PropertyBased
+import Testing
+
+@testable import ListService
+
+@Suite("Address normalisation")
+struct AddressNormalizationTests {
+    @Test("Trimmed, domain lower-cased, local part kept", arguments: [
+        ("  Ada@Example.COM ", "Ada@example.com"),
+        ("\tbob.smith+news@Mail.Example.org", "bob.smith+news@mail.example.org"),
+        ("x@example.com.", "x@example.com"),
+        ("o'neil@example.ie", "o'neil@example.ie"),
+        ("already@normal.example", "already@normal.example"),
+    ])
+    func normalises(input: String, expected: String) throws {
+        #expect(try EmailAddress(normalizing: input).address == expected)
+    }
+
+    @Test("IDN domains become Punycode", arguments: [
+        ("jose@bücher.de", "jose@xn--bcher-kva.de"),
+        ("anna@MÜNCHEN.de", "anna@xn--mnchen-3ya.de"),
+        ("li@例え.テスト", "li@xn--r8jz45g.xn--zckzah"),
+        ("zoë@example.com", "zoë@example.com"),
+        ("a@bücher。de", "a@xn--bcher-kva.de"),
+    ])
+    func idn(input: String, expected: String) throws {
+        #expect(try EmailAddress(normalizing: input).address == expected)
+    }
+
+    @Test("Punycode matches RFC 3492's samples", arguments: [
+        ("他们为什么不说中文", "ihqwcrb4cv8a8dqg056pqjye"),
+        ("bücher", "bcher-kva"),
+        ("ü", "tda"),
+        ("Pročprostěnemluvíčesky", "Proprostnemluvesky-uyb24dma41a"),
+    ])
+    func punycode(input: String, expected: String) {
+        #expect(Punycode.encode(input) == expected)
+    }
+
+    @Test("Refused, with a reason", arguments: [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("no-at.example.com", "has no @"),
+        ("two@@example.com", "more than one @"),
+        ("a@b@example.com", "more than one @"),
+        ("@example.com", "nothing before the @"),
+        ("user@", "no dot"),
+        ("user@localhost", "no dot"),
+        ("user@example..com", "empty label"),
+        ("user@.example.com", "empty label"),
+        ("us er@example.com", "space"),
+        ("user@exa mple.com", "not allowed"),
+        ("user@-example.com", "not allowed"),
+        ("user@example_x.com", "not allowed"),
+        ("line\nbreak@example.com", "line break"),
+        ("user@example.com\r", "line break"),
+        (String(repeating: "a", count: 65) + "@example.com", "longer than 64"),
+        ("a@" + String(repeating: "b", count: 64) + ".com", "longer than 63"),
+        ("a@" + Array(repeating: String(repeating: "b", count: 60), count: 5).joined(separator: ".") + ".com", "longer than 254"),
+    ])
+    func refused(input: String, words: String) {
+        let problem = #expect(throws: EmailAddress.Problem.self) { try EmailAddress(normalizing: input) }
+        #expect(problem?.reason.contains(words) == true, "\(input.debugDescription): \(problem?.reason ?? "accepted")")
+    }
+
+    static let domainLabel = oneOf("abcdefghijklmnopqrstuvwxyzABCDEFZ0123456789").string(of: 1...12)
+    static let address = oneOf("abcXYZ019.+-_'!#$%&*/=?^`{|}~").string(of: 1...20)
+    static let padding = oneOf(" \t").string(of: 0...2)
+
+    @Test("Property: valid ASCII addresses are accepted; the result is normal and stable")
+    func validASCII() async {
+        await propertyCheck(
+            count: 500, input: Self.address, Self.domainLabel.array(of: 2...4), Self.padding, Self.padding
+        ) { local, labels, before, after in
+            let domain: String = labels.joined(separator: ".")
+            let text: String = before + local + "@" + domain + after
+            guard let normal = try? EmailAddress(normalizing: text) else {
+                Issue.record("refused \(text.debugDescription)")
+                return
+            }
+            let expected: String = local + "@" + domain.lowercased()
+            #expect(normal.address == expected)
+            #expect((try? EmailAddress(normalizing: normal.address)) == normal, "normalising twice changes nothing")
+            #expect(normal.key == normal.address.lowercased())
+            // The fast path and the full path agree.
+            #expect(EmailAddress.normalizedASCII(text) == normal.address)
+        }
+    }
+
+    @Test("Property: a CR or LF anywhere is refused")
+    func lineBreaks() async {
+        await propertyCheck(count: 300, input: Self.address, Self.domainLabel, Gen.int(in: 0...30), oneOf(["\r", "\n", "\r\n"])) {
+            local, domain, position, lineBreak in
+            var text = local + "@" + domain + ".com"
+            let index = text.index(text.startIndex, offsetBy: min(position, text.count))
+            text.insert(lineBreak, at: index)
+            #expect(throws: EmailAddress.Problem.self) { try EmailAddress(normalizing: text) }
+        }
+    }
+
+    @Test("Property: whatever the input, an accepted address fits RFC 5321 and the schema's check")
+    func anyInput() async {
+        let anything = oneOf("a@.B- \tü€\r\"<>,x1").string(of: 0...30)
+        await propertyCheck(count: 1000, input: anything) { text in
+            guard let normal = try? EmailAddress(normalizing: text) else { return }
+            let parts = normal.address.split(separator: "@", omittingEmptySubsequences: false)
+            #expect(parts.count == 2)
+            #expect(parts[0].utf8.count <= 64 && normal.address.utf8.count <= 254)
+            #expect(parts[1].contains(".") && parts[1].utf8.allSatisfy { $0 < 0x80 } && parts[1] == parts[1].lowercased())
+            #expect(!normal.address.contains(where: { $0.isWhitespace }))
+        }
+    }
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# `make bench-import`: times a 1,000,000-row TinyLetter-style import three ways
+# on fresh databases of one throwaway PostgreSQL, in the same run:
+#   (a) psql \copy of the CSV into an unlogged table          (the floor)
+#   (b) psql running listctl's own SQL (`listctl import --print-sql`): COPY of
+#       the staging rows listctl produces, then the merge statements
+#   (c) listctl import of the CSV, under /usr/bin/time -v (peak RSS)
+# and prints c/b, c/a, rows per second and peak RSS. Results: docs/BENCHMARKS-import.md.
+#
+# Environment: ROWS (default 1000000), LISTCTL_BIN (skip the release build),
+# SWIFT_SCRATCH (a --scratch-path for the build), KEEP=1 keeps the work folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ROWS=${ROWS:-1000000}
+
+if [ -z "${LISTCTL_BIN:-}" ]; then
+    echo "bench: building listctl (release)" >&2
+    SCRATCH_ARGS=()
+    if [ -n "${SWIFT_SCRATCH:-}" ]; then SCRATCH_ARGS=(--scratch-path "$SWIFT_SCRATCH"); fi
+    swift build -c release --product listctl "${SCRATCH_ARGS[@]}" >&2
+    LISTCTL_BIN=$(swift build -c release --show-bin-path "${SCRATCH_ARGS[@]}")/listctl
+fi
+
+WORK=$(mktemp -d /tmp/listctl-bench.XXXXXX)
+chmod 755 "$WORK"
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+PGPORT=${LISTCTL_BENCH_PGPORT:-$((20000 + RANDOM % 20000))}
+PGDATA=$WORK/pgdata
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+cleanup() {
+    status=$?
+    if [ -d "$PGDATA" ]; then as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true; fi
+    if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; else echo "bench: kept $WORK" >&2; fi
+    exit $status
+}
+trap cleanup EXIT INT TERM
+
+echo "bench: starting a throwaway PostgreSQL on 127.0.0.1:$PGPORT (fsync off)" >&2
+mkdir -p "$PGDATA"
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$PGDATA"; fi
+as_postgres "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
+as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -o "-p $PGPORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB -c max_wal_size=4GB" start >/dev/null
+BASE="postgresql://postgres@127.0.0.1:$PGPORT"
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+CSV=$WORK/subscribers.csv
+echo "bench: generating $ROWS rows (TinyLetter layout)" >&2
+awk -v rows="$ROWS" 'BEGIN {
+    srand(42)
+    printf "Email,Name,Created_At,Notes\r\n"
+    split("example.com Gmail.com yahoo.com Fastmail.FM posteo.de mail.example.org", domains, " ")
+    for (i = 1; i <= rows; i++) {
+        d = domains[1 + (i % 6)]
+        note = (i % 10 == 0) ? "\"met at a talk, \"\"2019\"\"\"" : ""
+        printf "Reader.%d@%s,Reader %d,2014-%02d-%02d %02d:%02d:%02d UTC,%s\r\n", i, d, i, 1 + i % 12, 1 + i % 28, i % 24, i % 60, i % 60, note
+    }
+}' > "$CSV"
+SIZE=$(stat -c %s "$CSV")
+
+now() { date +%s.%N; }
+elapsed() { echo "$2 - $1" | bc; }
+
+fresh_db() {
+    psql_q "$BASE/postgres" -c "CREATE DATABASE $1"
+    if [ "$2" = migrate ]; then DATABASE_URL="$BASE/$1" "$LISTCTL_BIN" migrate >/dev/null; fi
+}
+
+# (a) the floor: raw CSV into an unlogged table.
+fresh_db bench_a none
+psql_q "$BASE/bench_a" -c "CREATE UNLOGGED TABLE raw (email text, name text, created_at text, notes text)"
+t0=$(now)
+psql_q "$BASE/bench_a" -c "\\copy raw FROM '$CSV' WITH (FORMAT csv, HEADER true)"
+t1=$(now)
+A=$(elapsed "$t0" "$t1")
+
+# (b) psql running listctl's statements on the staging rows listctl produces.
+fresh_db bench_b migrate
+"$LISTCTL_BIN" import --print-sql | sed "s|STAGING_FILE|$WORK/staging.tsv|" > "$WORK/import.sql"
+t0=$(now)
+"$LISTCTL_BIN" import --write-staging "$WORK/staging.tsv" "$CSV" 2>/dev/null
+t1=$(now)
+P=$(elapsed "$t0" "$t1")
+LIST_ID=$(psql_q "$BASE/bench_b" -At -c "INSERT INTO lists (slug, name) VALUES ('main', 'main') RETURNING id")
+t0=$(now)
+psql_q "$BASE/bench_b" -v list_id="$LIST_ID" -f "$WORK/import.sql" >/dev/null
+t1=$(now)
+B=$(elapsed "$t0" "$t1")
+
+# (c) listctl import, with peak RSS.
+fresh_db bench_c migrate
+psql_q "$BASE/bench_c" -c "INSERT INTO lists (slug, name) VALUES ('main', 'main')"
+t0=$(now)
+DATABASE_URL="$BASE/bench_c" /usr/bin/time -v -o "$WORK/time.txt" "$LISTCTL_BIN" import "$CSV" --list main --json > "$WORK/c.json"
+t1=$(now)
+C=$(elapsed "$t0" "$t1")
+RSS_KB=$(awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$WORK/time.txt")
+
+COUNT_B=$(psql_q "$BASE/bench_b" -At -c "SELECT count(*) FROM subscriptions")
+COUNT_C=$(psql_q "$BASE/bench_c" -At -c "SELECT count(*) FROM subscriptions")
+
+printf '\nlistctl import benchmark: %s rows, %s MB CSV, PostgreSQL %s, %s\n' "$ROWS" "$((SIZE / 1048576))" \
+    "$(psql_q "$BASE/postgres" -At -c 'SHOW server_version')" "$(date -u +%Y-%m-%dT%H:%MZ)"
+printf '  (a) psql \\copy into an unlogged table   %8.2f s\n' "$A"
+printf '  (b) psql running listctl'"'"'s SQL          %8.2f s   (subscriptions: %s)\n' "$B" "$COUNT_B"
+printf '  (c) listctl import                      %8.2f s   (subscriptions: %s)\n' "$C" "$COUNT_C"
+printf '      listctl parse+validate only (to file) %6.2f s\n' "$P"
+printf '  c/b = %.2f   (target <= 1.30)\n' "$(echo "$C / $B" | bc -l)"
+printf '  c/a = %.2f\n' "$(echo "$C / $A" | bc -l)"
+printf '  listctl rows/s = %.0f\n' "$(echo "$ROWS / $C" | bc -l)"
+printf '  listctl peak RSS = %.1f MB   (target <= 100 MB)\n' "$(echo "$RSS_KB / 1024" | bc -l)"
+echo "  listctl summary: $(cat "$WORK/c.json")"
