@@ -19,6 +19,8 @@ struct Listctl: AsyncParsableCommand {
             ListsCommand.self,
             StatusCommand.self,
             ImportCommand.self,
+            SubscribersCommand.self,
+            IssuesCommand.self,
             PreviewCommand.self,
             SendCommand.self,
             DKIMCommand.self,
