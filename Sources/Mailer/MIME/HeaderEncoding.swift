@@ -36,12 +36,16 @@ enum HeaderEncoding {
 
     /// Encoded words (`=?UTF-8?B?...?=`) of at most 75 characters each,
     /// never cutting a character in two.
-    static func encodedWords(_ value: String) -> [String] {
+    /// `firstRoom` is the room left on the header's first line, so the first
+    /// word fits after `Name: `.
+    static func encodedWords(_ value: String, firstRoom: Int = 75) -> [String] {
         var words: [String] = []
         var chunk: [UInt8] = []
         for scalar in value.unicodeScalars {
             let bytes = Array(String(scalar).utf8)
-            if chunk.count + bytes.count > 45 {  // 45 bytes → 60 base64 characters → 72 with the wrapper
+            // 45 bytes → 60 base64 characters → 72 with the wrapper.
+            let limit = words.isEmpty ? max(3, (min(75, firstRoom) - 12) / 4 * 3) : 45
+            if !chunk.isEmpty && chunk.count + bytes.count > limit {
                 words.append("=?UTF-8?B?" + base64(chunk) + "?=")
                 chunk = []
             }
@@ -52,15 +56,15 @@ enum HeaderEncoding {
     }
 
     /// An unstructured value (Subject): as is when ASCII, encoded words otherwise.
-    static func unstructured(_ value: String) -> [String] {
+    static func unstructured(_ value: String, header: String) -> [String] {
         if isASCII(value) { return value.split(separator: " ", omittingEmptySubsequences: false).map(String.init) }
-        return encodedWords(value)
+        return encodedWords(value, firstRoom: 78 - header.utf8.count - 2)
     }
 
     private static let atext = Set(Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~ ".utf8))
 
     /// A display name as a phrase: plain atoms, a quoted string, or encoded words.
-    static func phrase(_ name: String) -> [String] {
+    static func phrase(_ name: String, header: String = "Reply-To") -> [String] {
         if isASCII(name) {
             if name.utf8.allSatisfy({ atext.contains($0) }) {
                 return name.split(separator: " ").map(String.init)
@@ -72,7 +76,7 @@ enum HeaderEncoding {
             }
             return [quoted + "\""]
         }
-        return encodedWords(name)
+        return encodedWords(name, firstRoom: 78 - header.utf8.count - 2)
     }
 
     /// Validates a bare address: one `@`, printable ASCII, no spaces or angle brackets.
@@ -89,10 +93,10 @@ enum HeaderEncoding {
     }
 
     /// `Name <address>` (or the bare address when there is no name), as words to fold.
-    static func mailbox(name: String, address: String) -> [String] {
+    static func mailbox(name: String, address: String, header: String) -> [String] {
         let trimmed = name.trimmingSpaces
         if trimmed.isEmpty { return ["<\(address)>"] }
-        return phrase(String(trimmed)) + ["<\(address)>"]
+        return phrase(String(trimmed), header: header) + ["<\(address)>"]
     }
 
     /// Writes `Name: word word ...` folding before a word that would push a

@@ -49,13 +49,13 @@ public struct MessageBuilder: Sendable {
         for part in parts {
             try HeaderEncoding.check(part.subject, header: "Subject")
             var headers: [UInt8] = []
-            HeaderEncoding.write("From", words: HeaderEncoding.mailbox(name: identity.fromName, address: identity.fromAddress), into: &headers)
+            HeaderEncoding.write("From", words: HeaderEncoding.mailbox(name: identity.fromName, address: identity.fromAddress, header: "From"), into: &headers)
             if let replyTo = identity.replyTo {
                 HeaderEncoding.write("Reply-To", words: ["<\(replyTo)>"], into: &headers)
             }
-            HeaderEncoding.write("Subject", words: HeaderEncoding.unstructured(part.subject), into: &headers)
+            HeaderEncoding.write("Subject", words: HeaderEncoding.unstructured(part.subject, header: "Subject"), into: &headers)
             HeaderEncoding.write(
-                "List-Id", words: HeaderEncoding.phrase(identity.name) + ["<\(Self.listID(identity))>"], into: &headers)
+                "List-Id", words: HeaderEncoding.phrase(identity.name, header: "List-Id") + ["<\(Self.listID(identity))>"], into: &headers)
             HeaderEncoding.write("List-Unsubscribe-Post", words: ["List-Unsubscribe=One-Click"], into: &headers)
             HeaderEncoding.write("MIME-Version", words: ["1.0"], into: &headers)
             // "=_" can never occur in quoted-printable text, so the boundary
@@ -165,7 +165,7 @@ public struct MessageBuilder: Sendable {
         data.reserveCapacity(part.commonHeaders.count + part.body.fixedCount + 1024)
         HeaderEncoding.write("Date", words: [Self.rfc5322Date(date)], into: &data)
         data.append(contentsOf: part.commonHeaders)
-        HeaderEncoding.write("To", words: HeaderEncoding.mailbox(name: recipient.name, address: recipient.email), into: &data)
+        HeaderEncoding.write("To", words: HeaderEncoding.mailbox(name: recipient.name, address: recipient.email, header: "To"), into: &data)
         HeaderEncoding.write("Message-ID", words: ["<\(messageID)>"], into: &data)
         HeaderEncoding.write("List-Unsubscribe", words: ["<\(recipient.unsubscribeURL)>,", "<\(mailto)>"], into: &data)
         HeaderEncoding.write(Self.traceHeader, words: [Self.trace(issue: issueID, subscriber: recipient.subscriberID, part: number)], into: &data)

@@ -34,19 +34,31 @@ struct HTMLRenderer {
     }
 
     /// Renders the subtree at `root` (a block or an inline) into `out`.
+    /// Quotes and lists nested deeper than this render flat: mail clients
+    /// cap nesting anyway, and each level costs bytes of the budget.
+    static let maxNesting = 16
+
     func render(_ root: Int32, into out: inout [UInt8]) {
         var imageDepth = 0
+        // Nesting of quotes and lists above `root`, so a piece of a deep block renders like the whole.
+        var nesting = 0
+        var ancestor = tree.nodes[Int(root)].parent
+        while ancestor >= 0 {
+            let kind = tree.nodes[Int(ancestor)].kind
+            if kind == .blockQuote || kind == .list { nesting += 1 }
+            ancestor = tree.nodes[Int(ancestor)].parent
+        }
         var index = root
         // Iterative walk: enter a node, descend, then exit on the way back up;
         // deep nesting must not overflow a small task stack.
         while true {
-            let descend = enter(index, imageDepth: &imageDepth, into: &out)
+            let descend = enter(index, imageDepth: &imageDepth, nesting: &nesting, into: &out)
             let first = tree.nodes[Int(index)].firstChild
             if descend && first >= 0 {
                 index = first
                 continue
             }
-            if descend { exit(index, imageDepth: &imageDepth, into: &out) }
+            if descend { exit(index, imageDepth: &imageDepth, nesting: &nesting, into: &out) }
             // Climb: exit parents until one has a next sibling.
             var node = index
             while node != root {
@@ -56,7 +68,7 @@ struct HTMLRenderer {
                     break
                 }
                 node = tree.nodes[Int(node)].parent
-                exit(node, imageDepth: &imageDepth, into: &out)
+                exit(node, imageDepth: &imageDepth, nesting: &nesting, into: &out)
             }
             if node == root { return }
         }
@@ -79,7 +91,7 @@ struct HTMLRenderer {
     }
 
     /// Writes the opening of `index`; returns whether to descend into its children.
-    private func enter(_ index: Int32, imageDepth: inout Int, into out: inout [UInt8]) -> Bool {
+    private func enter(_ index: Int32, imageDepth: inout Int, nesting: inout Int, into out: inout [UInt8]) -> Bool {
         let node = tree.nodes[Int(index)]
         if imageDepth > 0 {
             // Inside an image only the text survives, as the alt attribute.
@@ -99,11 +111,19 @@ struct HTMLRenderer {
             let level = max(1, min(6, Int(node.number)))
             out.append(contentsOf: "<h\(level) style=\"\(Style.heading[level - 1])\">".utf8)
         case .blockQuote:
+            nesting += 1
+            guard nesting <= Self.maxNesting else { return true }
             out.append(contentsOf: #"<blockquote style="\#(Style.blockQuote)">"#.utf8)
             out.append(10)
         case .list:
+            nesting += 1
+            guard nesting <= Self.maxNesting else { return true }
             out.append(contentsOf: listOpen(index, start: node.number).utf8)
         case .item:
+            if nesting > Self.maxNesting {
+                out.append(contentsOf: "<div>&#8211; ".utf8)
+                return true
+            }
             out.append(contentsOf: #"<li style="\#(Style.item)">"#.utf8)
             if node.number >= 0 {
                 // Checkbox inputs don't survive mail clients; ballot boxes do.
@@ -185,7 +205,7 @@ struct HTMLRenderer {
         return true
     }
 
-    private func exit(_ index: Int32, imageDepth: inout Int, into out: inout [UInt8]) {
+    private func exit(_ index: Int32, imageDepth: inout Int, nesting: inout Int, into out: inout [UInt8]) {
         let node = tree.nodes[Int(index)]
         if imageDepth > 0 {
             guard node.kind == .image else { return }
@@ -211,9 +231,13 @@ struct HTMLRenderer {
             }
         case .heading:
             out.append(contentsOf: "</h\(max(1, min(6, Int(node.number))))>\n".utf8)
-        case .blockQuote: out.append(contentsOf: "</blockquote>\n".utf8)
-        case .list: out.append(contentsOf: (node.flag == 1 ? "</ol>\n" : "</ul>\n").utf8)
-        case .item: out.append(contentsOf: "</li>\n".utf8)
+        case .blockQuote:
+            if nesting <= Self.maxNesting { out.append(contentsOf: "</blockquote>\n".utf8) }
+            nesting -= 1
+        case .list:
+            if nesting <= Self.maxNesting { out.append(contentsOf: (node.flag == 1 ? "</ol>\n" : "</ul>\n").utf8) }
+            nesting -= 1
+        case .item: out.append(contentsOf: (nesting > Self.maxNesting ? "</div>\n" : "</li>\n").utf8)
         case .table: out.append(contentsOf: "</tbody>\n</table>\n".utf8)
         case .tableHeader: out.append(contentsOf: "</tr>\n</thead>\n<tbody>\n".utf8)
         case .tableRow: out.append(contentsOf: "</tr>\n".utf8)

@@ -32,7 +32,7 @@ public struct IssueRenderer: Sendable {
 
         // Blocks are cut into pieces only when over the room a part has even
         // with three-digit part numbers: the same pieces whatever the count.
-        let conservative = budget - (try frames.overhead(part: 999, of: 999))
+        let conservative = budget - (try frames.maximumOverhead(total: 999))
         guard conservative > 0 else {
             throw MailerError(
                 code: .invalidArgument,
@@ -173,7 +173,6 @@ public struct IssueRenderer: Sendable {
         let encodedText = textBytes.quotedPrintable()
 
         let worstHTML = frames.reservedHTML
-        let worstText = frames.reservedText
         let decodedHTMLSize = html.segments.reduce(0) {
             switch $1 {
             case .bytes(let b): return $0 + b.count
@@ -192,7 +191,8 @@ public struct IssueRenderer: Sendable {
             bodyText: String(decoding: body, as: UTF8.self), footnotes: numbers.map(Int.init),
             firstLine: range.isEmpty ? document.bodyLineOffset + 1 : units[range.lowerBound].line + document.bodyLineOffset,
             htmlBytes: decodedHTMLSize, encodedHTMLBytes: encodedHTML.count { worstHTML[$0.rawValue] },
-            textBytes: decodedTextSize)
+            textBytes: decodedTextSize, endsWithHeading: !range.isEmpty && units[range.upperBound - 1].isHeading,
+            onlyHeadings: !range.isEmpty && units[range].allSatisfy(\.isHeading))
     }
 
     static func merge(_ segments: [PersonalizedBytes.Segment]) -> [PersonalizedBytes.Segment] {
@@ -262,10 +262,17 @@ final class FrameCache: @unchecked Sendable {
 
     func overhead(part: Int, of total: Int) throws -> Int { try frame(part: part, of: total).overhead }
 
-    /// The largest overhead over the parts of a `total`-part issue: part
-    /// numbers differ only in digits, so the first and the last part bound it.
+    /// The largest overhead over the parts of a `total`-part issue.
     func maximumOverhead(total: Int) throws -> Int {
-        if total == 1 { return try overhead(part: 1, of: 1) }
-        return max(try overhead(part: 1, of: total), try overhead(part: total, of: total))
+        if let cached = maxima[total] { return cached }
+        // The built-in template varies only with the digits of k and with
+        // whether a next part follows, which parts 1, n-1 and n cover; a
+        // user's template may do more, so small counts are checked in full.
+        let parts = total <= 64 ? Array(1...total) : [1, 2, total - 1, total]
+        var result = 0
+        for part in parts { result = max(result, try overhead(part: part, of: total)) }
+        maxima[total] = result
+        return result
     }
+    private var maxima: [Int: Int] = [:]
 }

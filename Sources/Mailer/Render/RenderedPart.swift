@@ -29,6 +29,11 @@ public struct RenderedPart: Sendable {
     public var encodedHTMLBytes: Int
     /// Decoded text size with the longest possible recipient fields.
     public var textBytes: Int
+    /// Whether the part's last block is a heading (only when a run of
+    /// headings alone is over budget).
+    public var endsWithHeading: Bool = false
+    /// Whether the part holds nothing but headings.
+    public var onlyHeadings: Bool = false
 
     /// The HTML as `recipient` gets it.
     public func html(for recipient: Recipient) -> String {

@@ -14,8 +14,8 @@ struct Splitter {
     let footnotes: [FootnoteEntry]
     let notesHeadingCost: Int
     /// Resources of each unit: footnote n is n-1, the notes heading is F, group g is F+1+g.
-    private let resources: [[Int32]]
-    private let resourceCost: [Int]
+    let resources: [[Int32]]
+    let resourceCost: [Int]
 
     init(units: [ContentUnit], groups: [UnitGroup], footnotes: [FootnoteEntry], notesHeadingCost: Int) {
         self.units = units

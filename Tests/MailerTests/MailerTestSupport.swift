@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+
+@testable import Mailer
+
+/// Fixtures and tools shared by the rendering, splitting and MIME tests.
+enum MailerFixtures {
+    static let identity = ListIdentity(
+        name: "The Long Letter", slug: "long-letter", fromName: "Ada Lovelace", fromAddress: "letters@example.org",
+        replyTo: "ada@example.org", baseURL: "https://letters.example.org", postalAddress: "1 Harbour Road, 3011 Rotterdam")
+
+    static let recipient = Recipient(
+        email: "reader@example.net", name: "Zoë Müller-Ørsted", subscriberID: "42",
+        unsubscribeURL: "https://letters.example.org/unsubscribe/tok_42-abcdef")
+
+    /// 2026-11-27 12:00:00 UTC: goldens must not depend on the clock.
+    static let date = Date(timeIntervalSince1970: 1_795_780_800)
+
+    static var goldenDirectory: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden") }
+
+    static func golden(_ name: String) -> URL { goldenDirectory.appendingPathComponent(name) }
+
+    static func tool(_ name: String) -> String { goldenDirectory.appendingPathComponent("tools").appendingPathComponent(name).path }
+
+    /// Compares `actual` with the golden file `name`; with
+    /// LISTCTL_UPDATE_GOLDEN=1 in the environment, rewrites the file instead.
+    static func expectGolden(_ actual: [UInt8], _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let url = golden(name)
+        if ProcessInfo.processInfo.environment["LISTCTL_UPDATE_GOLDEN"] == "1" {
+            try Data(actual).write(to: url)
+            return
+        }
+        guard let expected = FileManager.default.contents(atPath: url.path) else {
+            Issue.record("golden file \(name) is missing; run LISTCTL_UPDATE_GOLDEN=1 swift test --filter MailerTests", sourceLocation: sourceLocation)
+            return
+        }
+        if Array(expected) != actual {
+            let a = String(decoding: actual, as: UTF8.self).components(separatedBy: "\n")
+            let e = String(decoding: expected, as: UTF8.self).components(separatedBy: "\n")
+            let line = zip(a, e).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset ?? min(a.count, e.count)
+            Issue.record(
+                """
+                \(name) differs from the golden file at line \(line + 1):
+                  expected: \(line < e.count ? e[line] : "<end>")
+                  actual:   \(line < a.count ? a[line] : "<end>")
+                If the change is intended: LISTCTL_UPDATE_GOLDEN=1 swift test --filter MailerTests, then review the diff.
+                """, sourceLocation: sourceLocation)
+        }
+    }
+
+    static func scratch(_ prefix: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("listctl-\(prefix)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Runs `python3` with arguments; returns exit status and stdout+stderr.
+    static func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Checks every HTML document with the strict parser in Golden/tools/check_html.py.
+    static func expectValidHTML(_ documents: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        guard !documents.isEmpty else { return }
+        let folder = try scratch("html")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var paths: [String] = []
+        for (index, document) in documents.enumerated() {
+            let url = folder.appendingPathComponent("part-\(index + 1).html")
+            try Data(document.utf8).write(to: url)
+            paths.append(url.path)
+        }
+        let result = try python([tool("check_html.py")] + paths)
+        #expect(result.status == 0, "HTML check failed:\n\(result.output)", sourceLocation: sourceLocation)
+    }
+
+    static func render(_ markdown: String, budget: Int = IssueRenderer.defaultBudget, identity: ListIdentity = identity) throws -> RenderedIssue {
+        let document = try IssueDocument.parse(markdown: markdown, fileName: "test.md")
+        return try IssueRenderer(identity: identity, budget: budget).render(document, viewInBrowserURL: "https://letters.example.org/issues/test")
+    }
+
+    /// The invariants of DESIGN §5 for `issue`, cut at `budget`.
+    static func expectSplitInvariants(_ issue: RenderedIssue, markdown: String, budget: Int, identity: ListIdentity = identity, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        // Every part within budget, none empty.
+        for part in issue.parts {
+            #expect(part.encodedHTMLBytes <= budget, "part \(part.number) is \(part.encodedHTMLBytes) > \(budget)", sourceLocation: sourceLocation)
+            #expect(!part.bodyText.isEmpty || issue.parts.count == 1, "part \(part.number) is empty", sourceLocation: sourceLocation)
+            #expect(part.total == issue.parts.count, sourceLocation: sourceLocation)
+            if part.number < part.total {
+                // Only a run of headings that cannot go with what follows may end a part.
+                #expect(!part.endsWithHeading || part.onlyHeadings, "part \(part.number) ends with a heading", sourceLocation: sourceLocation)
+            }
+        }
+        // The parts' text concatenates to the whole issue's text, as rendered uncut.
+        let whole = try render(markdown, budget: 1 << 40, identity: identity)
+        #expect(whole.parts.count == 1, sourceLocation: sourceLocation)
+        let joined = issue.parts.map(\.bodyText).joined()
+        if joined != whole.text {
+            let a = Array(joined.utf8), b = Array(whole.text.utf8)
+            let at = zip(a, b).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset ?? min(a.count, b.count)
+            Issue.record("concatenated part text differs from the whole text at byte \(at) (of \(a.count) vs \(b.count)): …\(String(decoding: a[max(0, at - 40)..<min(a.count, at + 40)], as: UTF8.self).debugDescription) vs …\(String(decoding: b[max(0, at - 40)..<min(b.count, at + 40)], as: UTF8.self).debugDescription)", sourceLocation: sourceLocation)
+        }
+        #expect(issue.parts.count <= issue.minimumParts + 1, sourceLocation: sourceLocation)
+        // Footnotes present where cited, with their numbers.
+        for part in issue.parts {
+            let html = part.html(for: recipient)
+            for number in citedFootnotes(html) {
+                #expect(html.contains("id=\"fn-\(number)\""), "part \(part.number) cites footnote \(number) without carrying it", sourceLocation: sourceLocation)
+            }
+            if part.total > 1 {
+                #expect(html.components(separatedBy: "Part \(part.number) of \(part.total)").count - 1 == 2, "part \(part.number) lacks its navigation", sourceLocation: sourceLocation)
+                #expect(part.subject.hasSuffix(" (\(part.number)/\(part.total))"), sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    static func citedFootnotes(_ html: String) -> Set<Int> {
+        var numbers = Set<Int>()
+        var rest = Substring(html)
+        while let range = rest.firstRange(of: "href=\"#fn-") {
+            rest = rest[range.upperBound...]
+            let digits = rest.prefix(while: \.isNumber)
+            if let n = Int(digits) { numbers.insert(n) }
+        }
+        return numbers
+    }
+
+    /// Parses a message with Python's email package (Golden/tools/parse_mime.py).
+    static func parseMIME(_ data: [UInt8]) throws -> [String: Any] {
+        let folder = try scratch("mime")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("message.eml")
+        try Data(data).write(to: url)
+        let result = try python([tool("parse_mime.py"), url.path])
+        guard result.status == 0,
+            let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        else {
+            Issue.record("parse_mime.py failed: \(result.output)")
+            return [:]
+        }
+        return object
+    }
+}
