@@ -339,4 +339,38 @@ struct ImportTests {
         try await harness.connection.query("DELETE FROM subscribers WHERE email = 'grace@navy.mil'")
         #expect(try await harness.statuses().count == 4)
     }
+
+    @Test("Export writes what is stored; the export imports back into another list unchanged")
+    func exportRoundTrip() async throws {
+        let harness = try await ImportHarness.make()
+        defer { Task { await harness.close() } }
+        try await harness.run("tinyletter_subscribers.csv")
+        try await harness.run("unsubscribed_members_export_1a2b3c.csv")
+        let exporter = SubscriberExporter(database: harness.database)
+        let collected = ExportCollector()
+        try await exporter.export(list: "main", status: nil, pageSize: 2) { page in await collected.add(page) }
+        let rows = await collected.rows
+        #expect(rows.count == 6)
+        #expect(Set(rows.map(\.email)) == Set(try await harness.statuses().keys))
+        #expect(rows.first { $0.email == "gina@example.com" }?.suppressed == true)
+
+        let unsubscribed = ExportCollector()
+        try await exporter.export(list: "main", status: "unsubscribed") { page in await unsubscribed.add(page) }
+        #expect(await unsubscribed.rows.map(\.email).sorted() == ["ADA@example.com", "gina@example.com"])
+        await #expect(throws: ListServiceError.self) { try await exporter.export(list: "nope", status: nil) { _ in } }
+
+        let url = try makeTemporaryDirectory("export").appendingPathComponent("export.csv")
+        let text = CSVWriter.line(ExportedSubscriber.csvHeader) + rows.map { CSVWriter.line($0.csvFields) }.joined()
+        try Data(text.utf8).write(to: url)
+        try await harness.run(url: url, ImportOptions(list: "copy"))
+        let original = try await harness.statuses()
+        #expect(try await harness.statuses(list: "copy") == original)
+        let json = rows.map(\.jsonObject).joined(separator: ",")
+        #expect((try? JSONSerialization.jsonObject(with: Data("[\(json)]".utf8))) != nil, "--format json is valid JSON")
+    }
+}
+
+actor ExportCollector {
+    var rows: [ExportedSubscriber] = []
+    func add(_ page: [ExportedSubscriber]) { rows += page }
 }

@@ -10,62 +10,101 @@ enum ImportTimestamp {
     /// Unix seconds or milliseconds; `nil` for anything else. Times without a
     /// zone are UTC (Mailchimp, TinyLetter and Substack write UTC).
     static func normalize(_ text: String) -> String? {
-        var bytes = Array(text.utf8)
-        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes.removeLast() }
-        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes.removeFirst() }
-        guard !bytes.isEmpty else { return nil }
-        if bytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { return fromEpoch(bytes) }
+        var text = text
+        return text.withUTF8 { parse($0) }
+    }
+
+    /// Reads `count` digits at `index`, advancing it.
+    private static func number(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int, _ count: Int) -> Int? {
+        guard index + count <= bytes.count else { return nil }
+        var value = 0
+        for offset in index..<(index + count) {
+            let byte = bytes[offset]
+            guard byte >= 0x30, byte <= 0x39 else { return nil }
+            value = value * 10 + Int(byte &- 0x30)
+        }
+        index += count
+        return value
+    }
+
+    private static func take(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int, _ byte: UInt8) -> Bool {
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    // A loop over the bytes with no allocation but the result: this runs once per imported row.
+    private static func parse(_ all: UnsafeBufferPointer<UInt8>) -> String? {
+        var start = 0
+        var end = all.count
+        while start < end, all[start] == 0x20 || all[start] == 0x09 { start += 1 }
+        while end > start, all[end - 1] == 0x20 || all[end - 1] == 0x09 { end -= 1 }
+        guard end > start else { return nil }
+        let bytes = UnsafeBufferPointer(rebasing: all[start..<end])
+        if bytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { return fromEpoch(Array(bytes)) }
         var index = 0
-        func number(_ digits: Int) -> Int? {
-            guard index + digits <= bytes.count else { return nil }
-            var value = 0
-            for offset in 0..<digits {
-                let byte = bytes[index + offset]
-                guard byte >= 0x30, byte <= 0x39 else { return nil }
-                value = value * 10 + Int(byte - 0x30)
-            }
-            index += digits
-            return value
-        }
-        func take(_ byte: UInt8) -> Bool {
-            guard index < bytes.count, bytes[index] == byte else { return false }
-            index += 1
-            return true
-        }
-        guard let year = number(4), take(0x2D), let month = number(2), take(0x2D), let day = number(2) else { return nil }
+        guard let year = number(bytes, &index, 4), take(bytes, &index, 0x2D), let month = number(bytes, &index, 2),
+            take(bytes, &index, 0x2D), let day = number(bytes, &index, 2)
+        else { return nil }
         guard (1900...9999).contains(year), (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year) else { return nil }
         var hour = 0, minute = 0, second = 0
-        var fraction = ""
-        var zone = "+00"
+        var fraction: UnsafeBufferPointer<UInt8>?
+        var zone: [UInt8] = [0x2B, 0x30, 0x30]  // +00
         if index < bytes.count {
-            guard take(0x54) || take(0x20) || take(0x74) else { return nil }
-            guard let h = number(2), take(0x3A), let m = number(2) else { return nil }
+            guard take(bytes, &index, 0x54) || take(bytes, &index, 0x20) || take(bytes, &index, 0x74) else { return nil }
+            guard let h = number(bytes, &index, 2), take(bytes, &index, 0x3A), let m = number(bytes, &index, 2) else { return nil }
             hour = h
             minute = m
-            if take(0x3A) {
-                guard let s = number(2) else { return nil }
+            if take(bytes, &index, 0x3A) {
+                guard let s = number(bytes, &index, 2) else { return nil }
                 second = s
-                if take(0x2E) || take(0x2C) {
-                    let start = index
+                if take(bytes, &index, 0x2E) || take(bytes, &index, 0x2C) {
+                    let fractionStart = index
                     while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
-                    guard index > start, index - start <= 9 else { return nil }
-                    fraction = "." + String(decoding: bytes[start..<min(index, start + 6)], as: UTF8.self)
+                    guard index > fractionStart, index - fractionStart <= 9 else { return nil }
+                    fraction = UnsafeBufferPointer(rebasing: bytes[fractionStart..<min(index, fractionStart + 6)])
                 }
             }
             guard hour <= 23, minute <= 59, second <= 60 else { return nil }
-            _ = take(0x20)
+            _ = take(bytes, &index, 0x20)
             if index < bytes.count {
-                let rest = String(decoding: bytes[index...], as: UTF8.self)
-                if rest == "Z" || rest == "z" || rest == "UTC" || rest == "GMT" {
-                    zone = "+00"
-                } else if let offset = parseOffset(Array(bytes[index...])) {
-                    zone = offset
+                let rest = UnsafeBufferPointer(rebasing: bytes[index...])
+                if rest.elementsEqual("Z".utf8) || rest.elementsEqual("z".utf8) || rest.elementsEqual("UTC".utf8) || rest.elementsEqual("GMT".utf8) {
+                    // +00
+                } else if let offset = parseOffset(Array(rest)) {
+                    zone = Array(offset.utf8)
                 } else {
                     return nil
                 }
             }
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(hour, 2)):\(pad(minute, 2)):\(pad(min(second, 59), 2))\(fraction)\(zone)"
+        var output: [UInt8] = []
+        output.reserveCapacity(32)
+        func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                output.append(0x30 + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        digits(year, 4)
+        output.append(0x2D)
+        digits(month, 2)
+        output.append(0x2D)
+        digits(day, 2)
+        output.append(0x20)
+        digits(hour, 2)
+        output.append(0x3A)
+        digits(minute, 2)
+        output.append(0x3A)
+        digits(min(second, 59), 2)
+        if let fraction {
+            output.append(0x2E)
+            output.append(contentsOf: fraction)
+        }
+        output.append(contentsOf: zone)
+        return String(decoding: output, as: UTF8.self)
     }
 
     private static func parseOffset(_ bytes: [UInt8]) -> String? {

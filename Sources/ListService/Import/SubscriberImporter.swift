@@ -164,6 +164,7 @@ public struct SubscriberImporter: Sendable {
             var rows = 0
             var skipped = 0
             var written = 0
+            var stepStart = ContinuousClock.now
             let staged = try await connection.copyFrom(ImportSQL.copyStaging) { writer in
                 var batch: [UInt8] = []
                 batch.reserveCapacity(1 << 18)
@@ -209,7 +210,8 @@ public struct SubscriberImporter: Sendable {
                 if !batch.isEmpty { try await writer.write(batch) }
             }
             progress?(reader.fileSize, reader.fileSize)
-            logger.debug("staged rows", metadata: ["import.rows": "\(staged)"])
+            logger.debug("staged rows", metadata: ["import.rows": "\(staged)", "import.duration": "\(ContinuousClock.now - stepStart)"])
+            stepStart = ContinuousClock.now
             summary.rows = rows
             summary.rejected = errorCount
             summary.skipped = skipped
@@ -219,6 +221,7 @@ public struct SubscriberImporter: Sendable {
             let planned = try await connection.query(ImportSQL.plan).affectedRows
             if planned < written { try await connection.execute(script: ImportSQL.mergeDuplicates) }
             try await connection.execute(script: ImportSQL.analyzeRows)
+            logger.debug("planned", metadata: ["import.distinct": "\(planned)", "import.duration": "\(ContinuousClock.now - stepStart)"])
             let counts = try await connection.query(ImportSQL.counts)[0]
             let distinct: Int = try counts.decode(at: 0)
             summary.inserted = try counts.decode(at: 1)

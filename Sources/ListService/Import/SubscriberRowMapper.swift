@@ -141,11 +141,11 @@ struct SubscriberRowMapper {
         }
         var fullName = name >= 0 ? fields[name] : ""
         if fullName.isEmpty, firstName >= 0 || lastName >= 0 {
-            let first = firstName >= 0 ? fields[firstName].trimmingCharacters(in: .whitespaces) : ""
-            let last = lastName >= 0 ? fields[lastName].trimmingCharacters(in: .whitespaces) : ""
+            let first = firstName >= 0 ? fields[firstName].trimmedSpaces : ""
+            let last = lastName >= 0 ? fields[lastName].trimmedSpaces : ""
             fullName = first.isEmpty ? last : (last.isEmpty ? first : first + " " + last)
         } else if !fullName.isEmpty {
-            fullName = fullName.trimmingCharacters(in: .whitespaces)
+            fullName = fullName.trimmedSpaces
         }
         if fullName.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
             throw RowProblem("a line break inside the name \(EmailAddress.quoted(fullName)) (it would end up in a mail header)")
@@ -185,7 +185,7 @@ struct SubscriberRowMapper {
             attributes += ":"
             attributes += value
         }
-        if listmonkAttributes >= 0, !fields[listmonkAttributes].trimmingCharacters(in: .whitespaces).isEmpty {
+        if listmonkAttributes >= 0, !fields[listmonkAttributes].trimmedSpaces.isEmpty {
             let text = fields[listmonkAttributes]
             guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
                 throw RowProblem("the attributes column is not a JSON object: \(EmailAddress.quoted(text))")
@@ -207,7 +207,7 @@ struct SubscriberRowMapper {
 
     /// The status and suppression a status word means, across services.
     static func status(word: String) -> (status: String, suppression: String?)? {
-        switch word.trimmingCharacters(in: .whitespaces).lowercased() {
+        switch word.trimmedSpaces.lowercased() {
         case "", "active", "subscribed", "confirmed", "enabled", "regular", "premium", "gifted", "churning", "paused", "trialed",
             "free", "paid", "comped", "complimentary", "opted_in", "yes":
             return ("active", nil)
@@ -225,7 +225,7 @@ struct SubscriberRowMapper {
     }
 
     static func boolean(_ text: String, column: String, empty: Bool = false) throws(RowProblem) -> Bool {
-        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+        switch text.trimmedSpaces.lowercased() {
         case "": return empty
         case "true", "t", "yes", "y", "1": return true
         case "false", "f", "no", "n", "0": return false
@@ -267,5 +267,21 @@ enum JSONText {
             }
         }
         return output + "\""
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs; returns `self` (no copy)
+    /// in the common case that there are none. Foundation's
+    /// `trimmingCharacters` costs a quarter of the import's parsing time on Linux.
+    var trimmedSpaces: String {
+        let utf8 = self.utf8
+        guard let first = utf8.first, let last = utf8.last else { return self }
+        guard first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 else { return self }
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        while start < end, utf8[start] == 0x20 || utf8[start] == 0x09 { start = utf8.index(after: start) }
+        while end > start, utf8[utf8.index(before: end)] == 0x20 || utf8[utf8.index(before: end)] == 0x09 { end = utf8.index(before: end) }
+        return String(self[start..<end])
     }
 }
