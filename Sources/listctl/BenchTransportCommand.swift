@@ -17,6 +17,8 @@ struct BenchTransportCommand: AsyncParsableCommand {
     @Option(help: "Parallel connections (overrides ?connections= in LISTCTL_TRANSPORT).") var connections: Int?
     @Option(name: .customLong("dkim-key"), help: ArgumentHelp("Sign with this PEM key (d=example.org, s=bench).", valueName: "file"))
     var dkimKey: String?
+    @Flag(name: .customLong("sign-only"), help: "Only sign the messages (needs --dkim-key): DKIM cost without a transport.")
+    var signOnly = false
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -53,6 +55,20 @@ struct BenchTransportCommand: AsyncParsableCommand {
                 """.utf8)
             data += body
             return OutgoingMessage(envelopeFrom: "bench@example.org", recipient: "sink@example.net", data: data, messageID: id)
+        }
+
+        if signOnly {
+            guard let signer else { throw ValidationError("--sign-only needs --dkim-key") }
+            let messages = (0..<min(count, 64)).map(message)
+            let start = ContinuousClock.now
+            var total = 0
+            for index in 0..<count { total &+= try signer.sign(messages[index % messages.count].data).count }
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            print(
+                "signed \(count) messages (\(signer.key.algorithm.rawValue)) in \(String(format: "%.2f", seconds)) s on one thread: \(String(format: "%.0f", Double(count) / seconds)) messages/s, \(String(format: "%.0f", seconds / Double(count) * 1e6)) µs each"
+            )
+            return
         }
 
         // Keep every connection busy with a little queue behind it.

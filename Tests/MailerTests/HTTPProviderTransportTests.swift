@@ -38,6 +38,7 @@ struct HTTPProviderTransportTests {
             "List-Id: The Letter <letter.example.org>",
             "List-Unsubscribe: <https://example.org/u/t0k3n>",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            "X-Listctl-Trace: issue1.sub2.1",
             "MIME-Version: 1.0",
             "Content-Type: multipart/alternative; boundary=\"b1\"",
             "",
@@ -138,7 +139,7 @@ struct HTTPProviderTransportTests {
     @Test("Postmark: decoded subject, both bodies, List-Unsubscribe headers")
     func postmark() async throws {
         let token = try TransportTestSupport.environment("LISTCTL_TEST_HTTP_MOCK_TOKEN")
-        let transport = try Self.transport(try Self.mockURL("postmark", userinfo: token))
+        let transport = try Self.transport(try Self.mockURL("postmark", userinfo: token) + "&stream=broadcast")
         let message = Self.message(to: Self.recipient())
         let receipt = try await transport.send(message)
         await transport.close()
@@ -152,6 +153,8 @@ struct HTTPProviderTransportTests {
         let headers = body["Headers"] as? [[String: String]] ?? []
         #expect(headers.contains { $0["Name"] == "List-Unsubscribe-Post" && $0["Value"] == "List-Unsubscribe=One-Click" })
         #expect(headers.contains { $0["Name"] == "List-Unsubscribe" && $0["Value"] == "<https://example.org/u/t0k3n>" })
+        #expect(headers.contains { $0["Name"] == "X-Listctl-Trace" && $0["Value"] == "issue1.sub2.1" })
+        #expect(body["MessageStream"] as? String == "broadcast")
     }
 
     @Test("SendGrid: personalizations, from name, content parts; 202 with X-Message-Id")

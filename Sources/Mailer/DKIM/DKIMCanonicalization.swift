@@ -1,3 +1,5 @@
+import Foundation
+
 /// RFC 6376 "relaxed" canonicalisation (§3.4.2 headers, §3.4.4 body) on raw bytes.
 enum DKIMCanonicalization {
     /// One header field of a message: its lower-cased name and the byte range
@@ -85,44 +87,79 @@ enum DKIMCanonicalization {
 
     /// The relaxed body: whitespace runs in a line become one space, trailing
     /// whitespace on each line goes, trailing empty lines go, and a non-empty
-    /// body ends in CRLF.
+    /// body ends in CRLF. Lines that are already canonical (the usual case for
+    /// quoted-printable or base64 bodies) are copied whole.
     static func relaxedBody(_ body: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
-        out.removeAll(keepingCapacity: true)
-        out.reserveCapacity(body.count + 2)
-        var pendingEmptyLines = 0
-        var index = 0
         let count = body.count
-        while index < count {
-            var lineEnd = index
-            while lineEnd < count, body[lineEnd] != lf { lineEnd += 1 }
-            let contentEnd = (lineEnd > index && body[lineEnd - 1] == cr) ? lineEnd - 1 : lineEnd
-            // Canonicalise the line into `out`; empty lines are held back
-            // until a non-empty line shows they are not trailing.
-            var wroteAny = false
-            var pendingSpace = false
-            var i = index
-            while i < contentEnd {
-                let byte = body[i]
-                if byte == sp || byte == tab {
-                    pendingSpace = true
+        guard count > 0, let base = body.baseAddress else {
+            out.removeAll(keepingCapacity: true)
+            return
+        }
+        // Worst case: every line a bare LF that becomes CRLF, plus a final CRLF.
+        out = [UInt8](unsafeUninitializedCapacity: count * 2 + 2) { buffer, initialized in
+            let dst = buffer.baseAddress!
+            var w = 0
+            var pendingEmptyLines = 0
+            var i = 0
+            while i < count {
+                let lineEnd: Int
+                if let found = memchr(base + i, Int32(lf), count - i) {
+                    lineEnd = UnsafePointer(found.assumingMemoryBound(to: UInt8.self)) - base
                 } else {
-                    if !wroteAny {
-                        wroteAny = true
-                        while pendingEmptyLines > 0 { out.append(cr); out.append(lf); pendingEmptyLines -= 1 }
-                    }
-                    if pendingSpace { out.append(sp) }
-                    pendingSpace = false
-                    out.append(byte)
+                    lineEnd = count
                 }
-                i += 1
+                var end = lineEnd
+                if end > i && base[end - 1] == cr { end -= 1 }
+                while end > i && (base[end - 1] == sp || base[end - 1] == tab) { end -= 1 }
+                if end == i {
+                    // Empty (or only whitespace): held back until a non-empty line shows it is not trailing.
+                    pendingEmptyLines += 1
+                } else {
+                    while pendingEmptyLines > 0 {
+                        dst[w] = cr
+                        dst[w + 1] = lf
+                        w += 2
+                        pendingEmptyLines -= 1
+                    }
+                    var canonical = true
+                    var previousSpace = false
+                    var j = i
+                    while j < end {
+                        let byte = base[j]
+                        if byte == tab || (byte == sp && previousSpace) {
+                            canonical = false
+                            break
+                        }
+                        previousSpace = byte == sp
+                        j += 1
+                    }
+                    if canonical {
+                        (dst + w).update(from: base + i, count: end - i)
+                        w += end - i
+                    } else {
+                        var pendingSpace = false
+                        for k in i..<end {
+                            let byte = base[k]
+                            if byte == sp || byte == tab {
+                                pendingSpace = true
+                            } else {
+                                if pendingSpace {
+                                    dst[w] = sp
+                                    w += 1
+                                    pendingSpace = false
+                                }
+                                dst[w] = byte
+                                w += 1
+                            }
+                        }
+                    }
+                    dst[w] = cr
+                    dst[w + 1] = lf
+                    w += 2
+                }
+                i = lineEnd < count ? lineEnd + 1 : count
             }
-            if wroteAny {
-                out.append(cr)
-                out.append(lf)
-            } else {
-                pendingEmptyLines += 1
-            }
-            index = lineEnd < count ? lineEnd + 1 : count
+            initialized = w
         }
     }
 }

@@ -34,7 +34,7 @@ public final class HTTPProviderTransport: MailTransport {
         case .ses:
             provider = SESProvider(
                 signer: SigV4(accessKeyID: configuration.username ?? "", secretAccessKey: secret, region: configuration.host, service: "ses"))
-        case .postmark: provider = PostmarkProvider(token: secret)
+        case .postmark: provider = PostmarkProvider(token: secret, stream: configuration.parameters["stream"])
         case .mailgun: provider = MailgunProvider(apiKey: secret, domain: configuration.host)
         case .sendgrid: provider = SendGridProvider(apiKey: secret)
         case .resend: provider = ResendProvider(apiKey: secret)
@@ -197,6 +197,8 @@ struct MailgunProvider: HTTPProvider {
 /// Postmark: `POST /email` with JSON fields (no raw MIME).
 struct PostmarkProvider: HTTPProvider {
     let token: String
+    /// The message stream (`broadcast` for newsletters); the server's default when nil.
+    let stream: String?
     var defaultBaseURL: String { "https://api.postmarkapp.com" }
 
     func request(for message: OutgoingMessage, baseURL: String, now: Date) throws(TransportError) -> HTTPProviderRequest {
@@ -208,6 +210,7 @@ struct PostmarkProvider: HTTPProvider {
         if let html = content.html { object["HtmlBody"] = html }
         if let text = content.text { object["TextBody"] = text }
         if let replyTo = content.replyTo { object["ReplyTo"] = replyTo }
+        if let stream { object["MessageStream"] = stream }
         return HTTPProviderRequest(
             url: "\(baseURL)/email",
             headers: ["Accept: application/json", "Content-Type: application/json", "X-Postmark-Server-Token: \(token)"],

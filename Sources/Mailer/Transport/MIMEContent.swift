@@ -10,10 +10,13 @@ struct MIMEContent {
     var subject: String = ""
     var html: String?
     var text: String?
-    /// Headers to pass through (List-*, for RFC 8058 one-click unsubscribe).
+    /// Headers to pass through: List-* (RFC 8058 one-click unsubscribe needs
+    /// them) and listctl's trace header, which bounce handling reads.
     var headers: [(name: String, value: String)] = []
 
-    static let passedHeaders: Set<String> = ["list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive", "list-post"]
+    static let passedHeaders: Set<String> = [
+        "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive", "list-post", "x-listctl-trace",
+    ]
 
     /// Reads a CRLF message: top-level headers, then the first text/html and
     /// text/plain leaves found under any multipart nesting.

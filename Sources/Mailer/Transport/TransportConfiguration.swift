@@ -12,7 +12,8 @@ import Logging
 /// ```
 /// Query parameters: `connections=N` (default 4), `timeout=S` (per SMTP
 /// command / per HTTP request), `connect_timeout=S`, `verify=false`,
-/// `cafile=PATH`, `helo=NAME` (SMTP), `endpoint=URL` (HTTP providers).
+/// `cafile=PATH`, `helo=NAME` (SMTP), `endpoint=URL` (HTTP providers),
+/// `stream=ID` (Postmark message stream, e.g. `broadcast`).
 ///
 /// The password is kept but never shown: `description` redacts it.
 public struct TransportConfiguration: Sendable, CustomStringConvertible {
@@ -41,7 +42,7 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
         return [
             .smtp: ["tls", "verify", "cafile", "connections", "timeout", "connect_timeout", "helo"],
             .smtps: ["verify", "cafile", "connections", "timeout", "connect_timeout", "helo"],
-            .ses: http, .postmark: http, .mailgun: http, .sendgrid: http, .resend: http,
+            .ses: http, .postmark: http.union(["stream"]), .mailgun: http, .sendgrid: http, .resend: http,
             .outbox: [],
         ]
     }()
