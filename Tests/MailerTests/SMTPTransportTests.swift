@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Mailer
 import Testing
@@ -182,6 +185,42 @@ struct SMTPTransportTests {
         let intact = try Self.stored("misbehave", message).data == message.data
         #expect(intact)
         await transport.close()
+    }
+
+    @Test("a server that never greets times out; a closed port is refused; both temporary")
+    func connectFailures() async throws {
+        // A socket that listens but never accepts: the kernel completes the
+        // handshake, then no greeting ever comes.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(fd, raw, length) == 0, listen(fd, 8) == 0, getsockname(fd, raw, &length) == 0 else {
+                    throw TransportTestSupport.MissingEnvironment(name: "a listening socket")
+                }
+            }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let silent = try Self.transport("smtp://127.0.0.1:\(port)?tls=none&timeout=1")
+        let started = ContinuousClock.now
+        await #expect { try await silent.send(Self.message()) } throws: { error in
+            let error = try #require(error as? TransportError)
+            return error.code == .timeout && error.classification == .temporary
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        await silent.close()
+
+        let refused = try Self.transport("smtp://127.0.0.1:9?tls=none&connect_timeout=2")
+        await #expect { try await refused.send(Self.message()) } throws: { error in
+            let error = try #require(error as? TransportError)
+            return error.code == .connectionFailed && error.classification == .temporary
+        }
+        await refused.close()
     }
 
     @Test("a closed transport refuses new work")
