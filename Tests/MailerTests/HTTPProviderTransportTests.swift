@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Mailer
 import Testing
 
@@ -8,7 +7,7 @@ import Testing
 @Suite("HTTP provider transports")
 struct HTTPProviderTransportTests {
     static func transport(_ url: String) throws -> any MailTransport {
-        try TransportConfiguration.parse(url).makeTransport(logger: Logger(label: "test"))
+        try TransportConfiguration.parse(url).makeTransport()
     }
 
     static let html = "<p>Grüße, <b>reader</b> — a line long enough to be wrapped by quoted-printable encoding at seventy-six characters.</p>"

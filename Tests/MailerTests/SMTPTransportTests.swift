@@ -2,7 +2,6 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import Logging
 import Mailer
 import Testing
 
@@ -22,7 +21,7 @@ struct SMTPTransportTests {
     static func cafile() throws -> String { try TransportTestSupport.environment("LISTCTL_TEST_SMTP_CAFILE") }
 
     static func transport(_ url: String) throws -> any MailTransport {
-        try TransportConfiguration.parse(url).makeTransport(logger: Logger(label: "test"))
+        try TransportConfiguration.parse(url).makeTransport()
     }
 
     /// A message with a unique Message-ID, a line starting with a dot (dot
