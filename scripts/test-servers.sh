@@ -67,6 +67,9 @@ stop() {
 start() {
     mkdir -p "$DIR/tls" "$DIR/smtp" "$DIR/http"
     stop
+    for module in aiosmtpd dkim nacl boto3; do
+        "$PYTHON" -c "import $module" 2>/dev/null || log "python module $module is missing (pip install aiosmtpd dkimpy pynacl boto3 moto[server]); tests that need it will fail"
+    done
 
     # A self-signed certificate for 127.0.0.1 and localhost; tests trust it with ?cafile=.
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// SMTP submission through libcurl: `smtp://` with STARTTLS required (unless
@@ -21,8 +22,10 @@ public final class SMTPTransport: MailTransport {
         options.password = configuration.secret
         options.requireTLS = configuration.scheme == .smtp && configuration.parameters["tls"] != "none"
         hostAndPort = configuration.hostAndPort
-        // The URL path is what libcurl says in EHLO.
-        let helo = configuration.parameters["helo"] ?? "localhost"
+        // The URL path is what libcurl says in EHLO: the machine's name when it
+        // is fully qualified (some relays refuse a bare "localhost" from afar).
+        let hostName = ProcessInfo.processInfo.hostName
+        let helo = configuration.parameters["helo"] ?? (hostName.contains(".") ? hostName : "localhost")
         url = "\(configuration.scheme.rawValue)://\(hostAndPort)/\(helo)"
         username = configuration.username
         displayName = "\(configuration.scheme.rawValue)://\(hostAndPort)"

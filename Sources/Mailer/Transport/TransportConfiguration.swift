@@ -212,7 +212,9 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
         case .ses, .postmark, .mailgun, .sendgrid, .resend:
             base = try HTTPProviderTransport(configuration: self, logger: logger)
         }
-        guard let signer else { return base }
+        // JSON-only providers rebuild the message and sign it themselves: a
+        // signature made here would be thrown away, so do not spend the time.
+        guard let signer, ![.postmark, .sendgrid, .resend].contains(scheme) else { return base }
         return DKIMSigningTransport(base: base, signer: signer)
     }
 }
