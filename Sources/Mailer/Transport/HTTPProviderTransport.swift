@@ -17,6 +17,13 @@ protocol HTTPProvider: Sendable {
     func request(for message: OutgoingMessage, baseURL: String, now: Date) throws(TransportError) -> HTTPProviderRequest
     /// The provider's id for an accepted message.
     func messageID(headers: [String], body: [UInt8]) -> String?
+    /// True when a 4xx answer other than 429 still means "try later" (a
+    /// quota, a paused account); the default is no.
+    func isTemporaryRejection(status: Int, headers: [String], body: [UInt8]) -> Bool
+}
+
+extension HTTPProvider {
+    func isTemporaryRejection(status: Int, headers: [String], body: [UInt8]) -> Bool { false }
 }
 
 /// Sends through a provider's HTTP API with libcurl, `connections` requests
@@ -86,6 +93,11 @@ public final class HTTPProviderTransport: MailTransport {
                 code: status, serverText: text))
         }
         let retryAfter = retryAfterValue(headers)
+        if (400..<500).contains(status), status != 429, provider.isTemporaryRejection(status: status, headers: headers, body: result.body) {
+            return .failure(TransportError(
+                code: .rateLimited, classification: .temporary, message: "\(displayName) refused for now (quota or pause)",
+                httpStatus: status, serverText: text, retryAfter: retryAfter))
+        }
         switch status {
         case 429:
             return .failure(TransportError(
@@ -166,6 +178,14 @@ struct SESProvider: HTTPProvider {
     }
 
     func messageID(headers: [String], body: [UInt8]) -> String? { HTTPProviderTransport.jsonField("MessageId", in: body) }
+
+    /// SES answers 400 when the daily quota or the sending rate is exceeded
+    /// (`LimitExceededException`) or sending is paused: later may work.
+    func isTemporaryRejection(status: Int, headers: [String], body: [UInt8]) -> Bool {
+        let type = HTTPProviderTransport.header("x-amzn-ErrorType", in: headers) ?? HTTPProviderTransport.jsonField("__type", in: body) ?? ""
+        return ["LimitExceededException", "TooManyRequestsException", "SendingPausedException", "ThrottlingException"]
+            .contains { type.hasPrefix($0) }
+    }
 }
 
 /// Mailgun: `POST /v3/DOMAIN/messages.mime`, multipart form with the raw message.
