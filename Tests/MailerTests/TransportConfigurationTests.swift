@@ -38,6 +38,12 @@ struct TransportConfigurationTests {
         #expect(notice?.contains("nothing is sent") == true)
         let (_, none) = try TransportConfiguration.fromEnvironment(["LISTCTL_TRANSPORT": "smtp://h?tls=none"])
         #expect(none == nil)
+        let dir = try TransportTestSupport.scratchDirectory("transport-file")
+        let file = dir.appendingPathComponent("transport").path
+        try Data("  postmark://from-a-file@\n".utf8).write(to: URL(fileURLWithPath: file))
+        let (fromFile, quiet) = try TransportConfiguration.fromEnvironment(["LISTCTL_TRANSPORT_FILE": file])
+        #expect(fromFile.scheme == .postmark && quiet == nil)
+        #expect(throws: TransportError.self) { try TransportConfiguration.fromEnvironment(["LISTCTL_TRANSPORT_FILE": dir.path + "/missing"]) }
     }
 
     @Test("mistakes are explained", arguments: [

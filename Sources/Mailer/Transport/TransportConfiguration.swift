@@ -113,13 +113,20 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
         return configuration
     }
 
-    /// Reads `LISTCTL_TRANSPORT`; when it is unset, the outbox default and a
-    /// notice for the user ("nothing will be sent").
+    /// Reads `LISTCTL_TRANSPORT`, or the file named by `LISTCTL_TRANSPORT_FILE`
+    /// (a mounted secret; surrounding whitespace ignored). When neither is set:
+    /// the outbox default and a notice for the user ("nothing is sent").
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(TransportError) -> (configuration: TransportConfiguration, notice: String?) {
         if let value = environment["LISTCTL_TRANSPORT"], !value.isEmpty {
             return (try parse(value), nil)
+        }
+        if let path = environment["LISTCTL_TRANSPORT_FILE"], !path.isEmpty {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw .configuration("cannot read LISTCTL_TRANSPORT_FILE \(path)")
+            }
+            return (try parse(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), nil)
         }
         return (
             try parse(defaultURL),
