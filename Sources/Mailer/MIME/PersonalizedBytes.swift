@@ -89,7 +89,6 @@ public struct PersonalizedBytes: Sendable, Equatable {
             case .bytes(let bytes):
                 let followedByField = position + 1 < segments.count
                 var encoded: [UInt8] = []
-                encoded.reserveCapacity(bytes.count + bytes.count / 16)
                 if followedByField {
                     // Whole lines as usual; only the unfinished last line keeps a
                     // column free for the soft break that precedes the field.
@@ -98,7 +97,7 @@ public struct PersonalizedBytes: Sendable, Equatable {
                     QuotedPrintable.encode(bytes[split...], into: &encoded, limit: QuotedPrintable.maxLine - 1)
                     if let last = encoded.last, last != 10 { encoded.append(contentsOf: [61, 13, 10]) }
                 } else {
-                    QuotedPrintable.encode(bytes, into: &encoded)
+                    encoded = QuotedPrintable.encoded(bytes)
                 }
                 out.append(.bytes(encoded))
             case .field(let field):

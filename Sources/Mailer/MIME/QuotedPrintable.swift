@@ -17,73 +17,114 @@ public enum QuotedPrintable {
     /// `limit` is the longest encoded line allowed (76, or 75 for a value that
     /// the caller follows with a soft break).
     public static func encode<C: Collection>(_ input: C, into out: inout [UInt8], limit: Int = maxLine)
-    where C.Element == UInt8, C.Index == Int {
-        var column = 0
-        var i = input.startIndex
-        let end = input.endIndex
-        while i < end {
-            let byte = input[i]
-            if byte == 10 || (byte == 13 && i + 1 < end && input[i + 1] == 10) {
-                out.append(13)
-                out.append(10)
-                column = 0
-                i += byte == 13 ? 2 : 1
-                continue
-            }
-            let next = i + 1
-            let atLineEnd = next == end || input[next] == 10 || (input[next] == 13 && next + 1 < end && input[next + 1] == 10)
-            // Whitespace at the end of a line must be encoded, or transports may strip it.
-            let literal = isLiteral(byte) && !(atLineEnd && (byte == 32 || byte == 9))
-            let width = literal ? 1 : 3
-            // A soft break takes one column; the last token of a line needs none.
-            let room = atLineEnd ? limit : limit - 1
-            if column + width > room {
-                out.append(61)
-                out.append(13)
-                out.append(10)
-                column = 0
-            }
-            if literal {
-                out.append(byte)
-            } else {
-                out.append(61)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 15)])
-            }
-            column += width
-            i = next
+    where C.Element == UInt8 {
+        if out.isEmpty {
+            out = encoded(input, limit: limit)
+        } else {
+            out.append(contentsOf: encoded(input, limit: limit))
         }
+    }
+
+    /// `input` encoded, in one pass: the buffer is sized for the worst case
+    /// and pages never written are never touched.
+    public static func encoded<C: Collection>(_ input: C, limit: Int = maxLine) -> [UInt8] where C.Element == UInt8 {
+        let result: [UInt8]? = input.withContiguousStorageIfAvailable { source in
+            let n = source.count
+            let worst = 3 * n + 3 * (3 * n / max(1, limit - 3) + 2) + 16
+            return [UInt8](unsafeUninitializedCapacity: worst) { buffer, count in
+                count = run(source, limit: limit, sink: Writer(base: buffer.baseAddress!))
+            }
+        }
+        return result ?? encoded(Array(input), limit: limit)
     }
 
     /// The size `encode` would produce, without producing it.
     public static func encodedLength<C: Collection>(_ input: C, limit: Int = maxLine) -> Int
-    where C.Element == UInt8, C.Index == Int {
-        var total = 0
-        var column = 0
-        var i = input.startIndex
-        let end = input.endIndex
-        while i < end {
-            let byte = input[i]
-            if byte == 10 || (byte == 13 && i + 1 < end && input[i + 1] == 10) {
-                total += 2
-                column = 0
-                i += byte == 13 ? 2 : 1
-                continue
-            }
-            let next = i + 1
-            let atLineEnd = next == end || input[next] == 10 || (input[next] == 13 && next + 1 < end && input[next + 1] == 10)
-            let literal = isLiteral(byte) && !(atLineEnd && (byte == 32 || byte == 9))
-            let width = literal ? 1 : 3
-            let room = atLineEnd ? limit : limit - 1
-            if column + width > room {
-                total += 3
-                column = 0
-            }
-            total += width
-            column += width
-            i = next
+    where C.Element == UInt8 {
+        if let count = input.withContiguousStorageIfAvailable({ run($0, limit: limit, sink: Counter()) }) {
+            return count
         }
-        return total
+        return encodedLength(Array(input), limit: limit)
+    }
+
+    /// Whether a byte goes through as itself (before the end-of-line rule for whitespace).
+    private static let literalTable: [Bool] = (0..<256).map { isLiteral(UInt8($0)) }
+
+    protocol Sink {
+        mutating func put(_ byte: UInt8)
+        mutating func put(_ a: UInt8, _ b: UInt8, _ c: UInt8)
+        var count: Int { get }
+    }
+
+    struct Counter: Sink {
+        var count = 0
+        @inline(__always) mutating func put(_ byte: UInt8) { count += 1 }
+        @inline(__always) mutating func put(_ a: UInt8, _ b: UInt8, _ c: UInt8) { count += 3 }
+    }
+
+    struct Writer: Sink {
+        let base: UnsafeMutablePointer<UInt8>
+        var count = 0
+        @inline(__always) mutating func put(_ byte: UInt8) {
+            base[count] = byte
+            count += 1
+        }
+        @inline(__always) mutating func put(_ a: UInt8, _ b: UInt8, _ c: UInt8) {
+            base[count] = a
+            base[count + 1] = b
+            base[count + 2] = c
+            count += 3
+        }
+    }
+
+    /// The one encoding loop, run either to count or to write, so the two never disagree.
+    @inline(__always)
+    private static func run<S: Sink>(_ input: UnsafeBufferPointer<UInt8>, limit: Int, sink: S) -> Int {
+        var sink = sink
+        var column = 0
+        var i = 0
+        let end = input.count
+        let table = literalTable
+        return table.withUnsafeBufferPointer { literal -> Int in
+            while i < end {
+                let byte = input[i]
+                if byte == 10 || (byte == 13 && i + 1 < end && input[i + 1] == 10) {
+                    sink.put(13)
+                    sink.put(10)
+                    column = 0
+                    i += byte == 13 ? 2 : 1
+                    continue
+                }
+                let next = i + 1
+                var isLiteral = literal[Int(byte)]
+                var atLineEnd = false
+                if next == end {
+                    atLineEnd = true
+                } else {
+                    let following = input[next]
+                    if following == 10 || following == 13 {
+                        atLineEnd = following == 10 || (next + 1 < end && input[next + 1] == 10)
+                    }
+                }
+                // Whitespace at the end of a line must be encoded, or transports may strip it.
+                if atLineEnd && (byte == 32 || byte == 9) { isLiteral = false }
+                let width = isLiteral ? 1 : 3
+                // A soft break takes one column; the last token of a line needs none.
+                let room = atLineEnd ? limit : limit - 1
+                if column + width > room {
+                    sink.put(61, 13, 10)
+                    column = 0
+                }
+                if isLiteral {
+                    sink.put(byte)
+                } else {
+                    sink.put(61, hex[Int(byte >> 4)], hex[Int(byte & 15)])
+                }
+                column += width
+                i = next
+            }
+            return sink.count
+        }
     }
 
     /// Decodes quoted-printable (for tests and tools): soft breaks removed,

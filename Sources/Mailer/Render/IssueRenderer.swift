@@ -41,7 +41,7 @@ public struct IssueRenderer: Sendable {
         var builder = UnitBuilder(
             tree: tree, allowRawHTML: identity.allowRawHTML, threshold: conservative, lineOffset: document.bodyLineOffset)
         builder.build()
-        let notesHeadingCost = QuotedPrintable.encodedLength(Self.notesHeadingHTML)
+        let notesHeadingCost = Self.encodedNotesHeading.count
         let splitter = Splitter(
             units: builder.units, groups: builder.groups, footnotes: builder.footnotes, notesHeadingCost: notesHeadingCost)
 
@@ -98,6 +98,8 @@ public struct IssueRenderer: Sendable {
             text: String(decoding: whole, as: UTF8.self), minimumParts: plan.minimum)
     }
 
+    static let encodedNotesHeading = QuotedPrintable.encoded(notesHeadingHTML)
+
     static let notesHeadingHTML: [UInt8] = Array(
         (#"<hr style="\#(HTMLRenderer.Style.rule)" />"# + "\n"
             + #"<p style="margin:0 0 10px 0;font-size:14px;font-weight:bold;color:#555555;">Notes</p>"# + "\n").utf8)
@@ -121,37 +123,54 @@ public struct IssueRenderer: Sendable {
         document: IssueDocument, viewInBrowserURL: String?
     ) throws -> RenderedPart {
         let units = builder.units
+        // Decoded and encoded side by side: the encoded blocks were made once,
+        // when the units were built, and are only copied here.
         var content: [UInt8] = []
+        var encoded: [UInt8] = []
+        let expected = units[range].reduce(0) { $0 + $1.encodedSize }
+        content.reserveCapacity(expected + 4096)
+        encoded.reserveCapacity(expected + 4096)
         var body: [UInt8] = []
         var lead: [UInt8] = []
         var notes = Set<Int32>()
         for i in range {
             let unit = units[i]
             let opens = unit.group >= 0 && (i == range.lowerBound || units[i - 1].group != unit.group)
-            if opens { content.append(contentsOf: unit.openHTML) }
+            if opens {
+                content.append(contentsOf: unit.openHTML)
+                encoded.append(contentsOf: unit.encodedOpen)
+            }
             if i == range.lowerBound && opens { lead = unit.leadText }
             content.append(contentsOf: unit.html)
+            encoded.append(contentsOf: unit.encodedHTML)
             if unit.group >= 0 && (i == range.upperBound - 1 || units[i + 1].group != unit.group) {
                 content.append(contentsOf: builder.groups[Int(unit.group)].closeHTML)
+                encoded.append(contentsOf: builder.groups[Int(unit.group)].encodedClose)
             }
             body.append(contentsOf: unit.text)
-            notes.formUnion(unit.footnotes)
+            if !unit.footnotes.isEmpty { notes.formUnion(unit.footnotes) }
         }
         let numbers = notes.sorted()
         var notesText: [UInt8] = []
         if !numbers.isEmpty {
             content.append(contentsOf: Self.notesHeadingHTML)
+            encoded.append(contentsOf: Self.encodedNotesHeading)
             notesText.append(contentsOf: "Notes\n-----\n\n".utf8)
             for n in numbers {
-                content.append(contentsOf: builder.footnotes[Int(n) - 1].html)
-                notesText.append(contentsOf: builder.footnotes[Int(n) - 1].text)
+                let footnote = builder.footnotes[Int(n) - 1]
+                content.append(contentsOf: footnote.html)
+                encoded.append(contentsOf: footnote.encodedHTML)
+                notesText.append(contentsOf: footnote.text)
                 notesText.append(10)
             }
         }
 
         let frame = try frames.frame(part: total > 1 ? number : 1, of: total)
-        let html = PersonalizedBytes(segments: Self.merge(frame.prefix.segments + [.bytes(content)] + frame.suffix.segments))
-        let encodedHTML = html.quotedPrintable()
+        // Not merged: the decoded HTML is never encoded again, so adjacent literal segments are fine.
+        let html = PersonalizedBytes(segments: frame.prefix.segments + [.bytes(content)] + frame.suffix.segments)
+        // The prefix ends a line, so the three encodings simply follow each other.
+        let encodedHTML = EncodedPersonalizedBytes(
+            segments: frame.encodedPrefix.segments + [.bytes(encoded)] + frame.encodedSuffix.segments)
 
         var text: [UInt8] = []
         let mark = "Part \(number) of \(total)"
@@ -223,7 +242,14 @@ final class FrameCache: @unchecked Sendable {
     let reservedText: [Int]
     let worstDecodedHTML: [Int]
     let worstDecodedText: [Int]
-    private var frames: [Int: (prefix: PersonalizedBytes, suffix: PersonalizedBytes, overhead: Int)] = [:]
+    struct Frame {
+        var prefix: PersonalizedBytes
+        var suffix: PersonalizedBytes
+        var encodedPrefix: EncodedPersonalizedBytes
+        var encodedSuffix: EncodedPersonalizedBytes
+        var overhead: Int
+    }
+    private var frames: [Int: Frame] = [:]
 
     init(renderer: IssueRenderer, subject: String, preheader: String?, viewInBrowserURL: String?) {
         self.renderer = renderer
@@ -241,7 +267,7 @@ final class FrameCache: @unchecked Sendable {
         worstDecodedText = RecipientField.allCases.map { identity.worstCase($0).utf8.count }
     }
 
-    func frame(part: Int, of total: Int) throws -> (prefix: PersonalizedBytes, suffix: PersonalizedBytes, overhead: Int) {
+    func frame(part: Int, of total: Int) throws -> Frame {
         let key = part << 32 | total
         if let cached = frames[key] { return cached }
         let identity = renderer.identity
@@ -253,9 +279,10 @@ final class FrameCache: @unchecked Sendable {
         let p = PersonalizedBytes(scanning: prefix)
         let s = PersonalizedBytes(scanning: suffix)
         let reserved = reservedHTML
-        let overhead =
-            p.quotedPrintable().count { reserved[$0.rawValue] } + s.quotedPrintable().count { reserved[$0.rawValue] }
-        let value = (p, s, overhead)
+        let encodedPrefix = p.quotedPrintable()
+        let encodedSuffix = s.quotedPrintable()
+        let overhead = encodedPrefix.count { reserved[$0.rawValue] } + encodedSuffix.count { reserved[$0.rawValue] }
+        let value = Frame(prefix: p, suffix: s, encodedPrefix: encodedPrefix, encodedSuffix: encodedSuffix, overhead: overhead)
         frames[key] = value
         return value
     }

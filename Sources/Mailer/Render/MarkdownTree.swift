@@ -279,16 +279,21 @@ struct MarkdownTree: Sendable {
     /// Copies each table's column alignment onto its cells (`flag`), so a cell
     /// renders without looking up its table.
     private mutating func assignCellAlignments() {
+        // Plain index loops: a child sequence would hold a copy of `nodes`
+        // and turn every write below into a copy of the whole array.
         for tableIndex in nodes.indices where nodes[tableIndex].kind == .table {
-            let alignments = text(Int32(tableIndex))
-            for row in children(Int32(tableIndex)) {
+            let start = Int(nodes[tableIndex].textStart)
+            let count = Int(nodes[tableIndex].textCount)
+            var row = nodes[tableIndex].firstChild
+            while row >= 0 {
                 var column = 0
-                for cell in children(row) {
-                    if column < alignments.count {
-                        nodes[Int(cell)].flag = alignments[alignments.startIndex + column]
-                    }
+                var cell = nodes[Int(row)].firstChild
+                while cell >= 0 {
+                    if column < count { nodes[Int(cell)].flag = bytes[start + column] }
                     column += 1
+                    cell = nodes[Int(cell)].nextSibling
                 }
+                row = nodes[Int(row)].nextSibling
             }
         }
     }

@@ -6,8 +6,10 @@ struct ContentUnit: Sendable {
     var html: [UInt8]
     /// Its text/plain rendering; the units' texts concatenate to the text.
     var text: [UInt8]
+    /// `html` quoted-printable encoded (lines end with CRLF).
+    var encodedHTML: [UInt8]
     /// Quoted-printable size of `html`.
-    var encodedSize: Int
+    var encodedSize: Int { encodedHTML.count }
     /// Footnote numbers cited, with the footnotes those cite in turn, sorted.
     var footnotes: [Int32]
     /// A heading: no part may end with it.
@@ -20,6 +22,8 @@ struct ContentUnit: Sendable {
     var group: Int32 = -1
     /// HTML that opens the block when this piece is the first of its block in a part.
     var openHTML: [UInt8] = []
+    /// `openHTML` encoded.
+    var encodedOpen: [UInt8] = []
     /// Text repeated when this piece continues its block at the top of a part (a table's header).
     var leadText: [UInt8] = []
 }
@@ -27,6 +31,7 @@ struct ContentUnit: Sendable {
 /// A block cut into pieces: what closes it, and what opening and closing it costs.
 struct UnitGroup: Sendable {
     var closeHTML: [UInt8]
+    var encodedClose: [UInt8]
     /// Largest encoded open among the pieces plus the encoded close.
     var encodedCost: Int
 }
@@ -35,6 +40,7 @@ struct UnitGroup: Sendable {
 struct FootnoteEntry: Sendable {
     var number: Int32
     var html: [UInt8]
+    var encodedHTML: [UInt8]
     var text: [UInt8]
-    var encodedSize: Int
+    var encodedSize: Int { encodedHTML.count }
 }

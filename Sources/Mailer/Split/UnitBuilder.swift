@@ -88,8 +88,7 @@ struct UnitBuilder {
             out.append(contentsOf: "</div>\n".utf8)
             var body = Array("[\(number)] ".utf8)
             body.append(contentsOf: text.renderBody(definition))
-            footnotes.append(
-                FootnoteEntry(number: number, html: out, text: body, encodedSize: QuotedPrintable.encodedLength(out)))
+            footnotes.append(FootnoteEntry(number: number, html: out, encodedHTML: QuotedPrintable.encoded(out), text: body))
         }
     }
 
@@ -104,9 +103,10 @@ struct UnitBuilder {
         if out.isEmpty && rendered.text.allSatisfy({ $0 == 10 }) { return }  // dropped raw HTML
         let node = tree.nodes[Int(block)]
         let notes = closure(of: references(in: block))
-        let size = QuotedPrintable.encodedLength(out)
+        let encoded = QuotedPrintable.encoded(out)
+        let size = encoded.count
         let unit = ContentUnit(
-            html: out, text: rendered.text, encodedSize: size, footnotes: notes, isHeading: node.kind == .heading,
+            html: out, text: rendered.text, encodedHTML: encoded, footnotes: notes, isHeading: node.kind == .heading,
             line: Int(node.line), label: Self.label(node))
         guard size + footnoteCost(notes) > threshold else {
             units.append(unit)
@@ -144,18 +144,24 @@ struct UnitBuilder {
         label: String
     ) {
         let group = Int32(groups.count)
-        let closeSize = QuotedPrintable.encodedLength(close)
+        let encodedClose = QuotedPrintable.encoded(close)
         var maxOpen = 0
+        var previousOpen: [UInt8] = []
+        var previousEncodedOpen: [UInt8] = []
         for (i, piece) in pieces.enumerated() {
-            let openSize = QuotedPrintable.encodedLength(piece.open)
-            maxOpen = max(maxOpen, openSize)
+            // Most pieces share one open tag: encode it once.
+            if piece.open != previousOpen {
+                previousOpen = piece.open
+                previousEncodedOpen = QuotedPrintable.encoded(piece.open)
+            }
+            maxOpen = max(maxOpen, previousEncodedOpen.count)
             units.append(
                 ContentUnit(
-                    html: piece.html, text: texts[i], encodedSize: QuotedPrintable.encodedLength(piece.html),
+                    html: piece.html, text: texts[i], encodedHTML: QuotedPrintable.encoded(piece.html),
                     footnotes: [], isHeading: false, line: Int(piece.line), label: label, group: group, openHTML: piece.open,
-                    leadText: i == 0 ? [] : lead))
+                    encodedOpen: previousEncodedOpen, leadText: i == 0 ? [] : lead))
         }
-        groups.append(UnitGroup(closeHTML: close, encodedCost: maxOpen + closeSize))
+        groups.append(UnitGroup(closeHTML: close, encodedClose: encodedClose, encodedCost: maxOpen + encodedClose.count))
     }
 
     private mutating func splitList(_ list: Int32, marks: [Int], text whole: [UInt8]) {

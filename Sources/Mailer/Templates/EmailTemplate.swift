@@ -81,13 +81,28 @@ public struct EmailTemplate: Sendable {
         for field in RecipientField.allCases { values[field.templateKey] = field.token }
         let rendered = Array(template.render(values).utf8)
         let token = Array(Self.contentToken.utf8)
-        guard let range = rendered.firstRange(of: token),
-            rendered[range.upperBound...].firstRange(of: token) == nil
-        else {
+        let found = Self.occurrences(of: token, in: rendered)
+        guard found.count == 1, let start = found.first else {
             throw MailerError(code: .template, message: "{{{content}}} must appear exactly once, outside any section", file: source)
         }
-        var prefix = Array(rendered[..<range.lowerBound])
+        var prefix = Array(rendered[..<start])
         if prefix.last != 10 { prefix.append(10) }
-        return (prefix, Array(rendered[range.upperBound...]))
+        return (prefix, Array(rendered[(start + token.count)...]))
+    }
+
+    /// Start offsets of `needle` in `haystack` (needles here start with a byte that is rare in HTML).
+    static func occurrences(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
+        var found: [Int] = []
+        guard let first = needle.first, haystack.count >= needle.count else { return found }
+        var i = 0
+        while i <= haystack.count - needle.count {
+            if haystack[i] == first && haystack[i..<(i + needle.count)].elementsEqual(needle) {
+                found.append(i)
+                i += needle.count
+            } else {
+                i += 1
+            }
+        }
+        return found
     }
 }
