@@ -77,10 +77,12 @@ struct HTTPProviderTransportTests {
 
     // MARK: SES
 
-    @Test("SES v2: the raw message arrives at moto, SigV4 accepted")
+    @Test("SES v2: the raw message arrives at moto intact and DKIM-signed")
     func ses() async throws {
         let endpoint = try TransportTestSupport.environment("LISTCTL_TEST_SES_ENDPOINT")
-        let transport = try Self.transport("ses://AKIDLISTCTLTEST:listctl%2Btest%2Fsecret@us-east-1?endpoint=\(endpoint)")
+        let signer = DKIMSigner(domain: "example.org", selector: "s1", key: DKIMTests.edKey)
+        let transport = try TransportConfiguration.parse("ses://AKIDLISTCTLTEST:listctl%2Btest%2Fsecret@us-east-1?endpoint=\(endpoint)")
+            .makeTransport(signer: signer)
         let message = Self.message(to: Self.recipient())
         let receipt = try await transport.send(message)
         await transport.close()
@@ -94,7 +96,11 @@ struct HTTPProviderTransportTests {
         let result = try TransportTestSupport.run(["python3", "-c", script, endpoint, id])
         let stored = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], "\(result.output)")
         let raw = stored["raw_data"] as? String ?? ""
-        #expect(raw.replacingOccurrences(of: "\r\n", with: "\n") == String(decoding: message.data, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n"))
+        // The DKIM-Signature field, then the message exactly as built.
+        #expect(raw.hasPrefix("DKIM-Signature: v=1; a=ed25519-sha256;"))
+        #expect(raw.hasSuffix(String(decoding: message.data, as: UTF8.self)), "the raw message must arrive as built")
+        let verified = try DKIMTests().verify(Array(raw.utf8), key: DKIMTests.edKey)
+        #expect(verified.ok, "dkimpy said: \(verified.output)")
         #expect((stored["destinations"] as? [String])?.contains(message.recipient) == true)
     }
 
@@ -119,10 +125,11 @@ struct HTTPProviderTransportTests {
 
     // MARK: Raw MIME: Mailgun
 
-    @Test("Mailgun: messages.mime gets the raw message and the recipient")
+    @Test("Mailgun: messages.mime gets the raw message, DKIM-signed, and the recipient")
     func mailgun() async throws {
         let token = try TransportTestSupport.environment("LISTCTL_TEST_HTTP_MOCK_TOKEN")
-        let transport = try Self.transport(try Self.mockURL("mailgun", userinfo: token))
+        let transport = try TransportConfiguration.parse(try Self.mockURL("mailgun", userinfo: token))
+            .makeTransport(signer: DKIMSigner(domain: "example.org", selector: "s1", key: DKIMTests.rsaKey))
         let message = Self.message(to: Self.recipient())
         let receipt = try await transport.send(message)
         await transport.close()
@@ -130,7 +137,11 @@ struct HTTPProviderTransportTests {
         let record = try Self.recorded("mailgun", message.recipient)
         let body = record["body"] as? [String: String] ?? [:]
         #expect(body["to"] == message.recipient)
-        #expect(body["message"] == String(decoding: message.data, as: UTF8.self))
+        let uploaded = body["message"] ?? ""
+        #expect(uploaded.hasPrefix("DKIM-Signature: v=1; a=rsa-sha256;"))
+        #expect(uploaded.hasSuffix(String(decoding: message.data, as: UTF8.self)))
+        let verified = try DKIMTests().verify(Array(uploaded.utf8), key: DKIMTests.rsaKey)
+        #expect(verified.ok, "dkimpy said: \(verified.output)")
     }
 
     // MARK: JSON providers
