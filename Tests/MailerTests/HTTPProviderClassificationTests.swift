@@ -52,4 +52,13 @@ struct HTTPProviderClassificationTests {
         }
         #expect(error.classification == .temporary && error.code == .connectionFailed)
     }
+
+    @Test("encoded display names are decoded and re-quoted when needed")
+    func addresses() {
+        #expect(MIMEContent.decodeAddress("=?UTF-8?Q?Doe=2C_J=C3=BCrgen?= <j@example.org>") == "\"Doe, Jürgen\" <j@example.org>")
+        #expect(MIMEContent.decodeAddress("=?UTF-8?B?R3LDvMOfZQ==?= <g@example.org>") == "Grüße <g@example.org>")
+        #expect(MIMEContent.decodeAddress("Plain Name <p@example.org>") == "Plain Name <p@example.org>")
+        #expect(MIMEContent.decodeAddress("bare@example.org") == "bare@example.org")
+        #expect(MIMEContent.decodeWords("=?UTF-8?Q?a?= =?UTF-8?Q?b?= c") == "ab c")
+    }
 }

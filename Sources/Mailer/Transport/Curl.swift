@@ -277,6 +277,9 @@ final class CurlWorkerPool: @unchecked Sendable {
         return try result.get()
     }
 
+    /// Stops taking jobs; the threads end once the queue is empty.
+    func closeWithoutWaiting() { markClosed() }
+
     private func markClosed() {
         condition.lock()
         closed = true

@@ -68,6 +68,10 @@ public final class HTTPProviderTransport: MailTransport {
         await pool.shutdown()
     }
 
+    // Forgetting close() must not leave threads behind: they finish the
+    // queue and end (connections close as their handles are freed).
+    deinit { pool.closeWithoutWaiting() }
+
     static func interpret(
         _ result: CurlResult, provider: any HTTPProvider, messageID: String, displayName: String
     ) -> Result<TransportReceipt, TransportError> {

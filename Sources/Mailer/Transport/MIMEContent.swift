@@ -25,9 +25,9 @@ struct MIMEContent {
         guard let from = headers.first(where: { $0.name == "from" })?.value else {
             throw TransportError(code: .configuration, classification: .permanent, message: "the message has no From: header")
         }
-        self.from = Self.decodeWords(from)
-        to = Self.decodeWords(headers.first { $0.name == "to" }?.value ?? "")
-        replyTo = headers.first { $0.name == "reply-to" }.map { Self.decodeWords($0.value) }
+        self.from = Self.decodeAddress(from)
+        to = Self.decodeAddress(headers.first { $0.name == "to" }?.value ?? "")
+        replyTo = headers.first { $0.name == "reply-to" }.map { Self.decodeAddress($0.value) }
         subject = Self.decodeWords(headers.first { $0.name == "subject" }?.value ?? "")
         for header in headers where Self.passedHeaders.contains(header.name) {
             self.headers.append((header.originalName, header.value))
@@ -164,6 +164,20 @@ struct MIMEContent {
         default:
             return String(decoding: bytes, as: UTF8.self)
         }
+    }
+
+    /// `=?UTF-8?Q?Doe=2C_J.?= <a@b>` as `"Doe, J." <a@b>`: the decoded
+    /// display name is quoted again when it holds characters that would
+    /// otherwise split or break the address.
+    static func decodeAddress(_ value: String) -> String {
+        guard let open = value.lastIndex(of: "<"), value.contains("=?") else { return decodeWords(value) }
+        var name = decodeWords(String(value[..<open])).trimmingCharacters(in: .whitespaces)
+        let address = value[open...]
+        if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 { return "\(name) \(address)" }
+        if name.contains(where: { ",;:<>@\"()[]\\.".contains($0) }) {
+            name = "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        return name.isEmpty ? String(address) : "\(name) \(address)"
     }
 
     /// Decodes RFC 2047 encoded words (`=?UTF-8?B?...?=`, `=?UTF-8?Q?...?=`);

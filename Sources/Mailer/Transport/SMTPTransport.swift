@@ -52,6 +52,10 @@ public final class SMTPTransport: MailTransport {
         await pool.shutdown()
     }
 
+    // Forgetting close() must not leave threads behind: they finish the
+    // queue and end (connections close as their handles are freed).
+    deinit { pool.closeWithoutWaiting() }
+
     /// Turns curl's result into a receipt or a classified error.
     static func interpret(_ result: CurlResult, messageID: String, hostAndPort: String, username: String?) -> Result<TransportReceipt, TransportError> {
         let reply = lastReply(result.headerLines, code: result.responseCode)
