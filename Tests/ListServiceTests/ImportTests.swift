@@ -340,6 +340,22 @@ struct ImportTests {
         #expect(try await harness.statuses().count == 4)
     }
 
+    @Test("A subscriber already on another list gets the new name and attributes; a second import updates")
+    func existingSubscriberOtherList() async throws {
+        let harness = try await ImportHarness.make()
+        defer { Task { await harness.close() } }
+        try await harness.run(url: try writeTemporary(Array("email,name,city\nx@example.com,Old,Oslo\n".utf8)), ImportOptions(list: "a"))
+        let summary = try await harness.run(url: try writeTemporary(Array("email,name,zip\nX@example.com,New,0150\n".utf8)), ImportOptions(list: "b"))
+        #expect(summary.inserted == 1 && summary.updated == 0)
+        let row = try await harness.connection.query("SELECT email, name, attributes::text FROM subscribers")[0]
+        #expect(try row.decode(String.self, at: 0) == "x@example.com")
+        #expect(try row.decode(String.self, at: 1) == "New")
+        #expect(try row.decode(String.self, at: 2) == #"{"zip": "0150", "city": "Oslo"}"#)
+        let again = try await harness.run(url: try writeTemporary(Array("email,name\nx@example.com,Newer\n".utf8)), ImportOptions(list: "b"))
+        #expect(again.updated == 1 && again.inserted == 0)
+        #expect(try await harness.connection.query("SELECT name FROM subscribers")[0].decode(String.self, at: 0) == "Newer")
+    }
+
     @Test("Export writes what is stored; the export imports back into another list unchanged")
     func exportRoundTrip() async throws {
         let harness = try await ImportHarness.make()

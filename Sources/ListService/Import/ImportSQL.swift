@@ -116,38 +116,40 @@ public enum ImportSQL {
                    final_status <> old_status
                    OR (name <> '' AND name IS DISTINCT FROM old_name)
                    OR NOT old_attributes @> attributes)) AS updated,
-               count(*) FILTER (WHERE final_status IN ('unsubscribed', 'bounced', 'complained')) AS suppressed
+               count(*) FILTER (WHERE final_status IN ('unsubscribed', 'bounced', 'complained')) AS suppressed,
+               count(*) FILTER (WHERE (old_status IS NOT NULL AND final_status <> old_status)
+                   OR (existing_id IS NOT NULL AND ((name <> '' AND name IS DISTINCT FROM old_name)
+                                                    OR NOT old_attributes @> attributes))) AS changes
         FROM import_rows
         """
 
+    /// When a merge step runs.
+    public enum Condition: Sendable {
+        case always
+        /// Only when the plan found stored rows to change (`changes` > 0).
+        case updates
+    }
+
     /// The merge, in order. Each is one set-based statement.
-    public static let merge: [(name: String, sql: String)] = [
-        ("insert new subscribers", """
-            INSERT INTO subscribers (id, email, email_key, name, attributes, created_at)
-            OVERRIDING SYSTEM VALUE
-            SELECT subscriber_id, email, email_key, name, attributes, COALESCE(created_at, now())
-            FROM import_rows
-            WHERE existing_id IS NULL
-            """),
-        ("update changed subscribers", """
+    ///
+    /// The updates run first, while subscribers and subscriptions hold only
+    /// stored rows, and only when there is something to update. They join
+    /// import_rows to a table whose statistics may be stale (a million rows
+    /// just inserted and not yet analysed look like none): the index on
+    /// import_rows keeps even a nested loop the wrong way round to index
+    /// probes instead of a million sequential scans.
+    public static let merge: [(name: String, when: Condition, sql: String)] = [
+        (name: "index rows to update", when: .updates, sql: "CREATE INDEX ON import_rows (subscriber_id)"),
+        (name: "update changed subscribers", when: .updates, sql: """
             UPDATE subscribers s
             SET name = CASE WHEN r.name <> '' THEN r.name ELSE s.name END,
                 attributes = s.attributes || r.attributes,
                 updated_at = now()
             FROM import_rows r
-            WHERE r.existing_id IS NOT NULL AND s.id = r.existing_id
+            WHERE r.existing_id IS NOT NULL AND s.id = r.subscriber_id
               AND ((r.name <> '' AND r.name IS DISTINCT FROM r.old_name) OR NOT r.old_attributes @> r.attributes)
             """),
-        (insertSubscriptionsStep, """
-            INSERT INTO subscriptions (list_id, subscriber_id, status, created_at, status_changed_at, confirmed_at, unsubscribed_at)
-            SELECT current_setting('listctl.import_list_id')::bigint, subscriber_id, final_status,
-                   COALESCE(created_at, now()), now(),
-                   CASE WHEN final_status = 'active' THEN COALESCE(created_at, now()) END,
-                   CASE WHEN final_status IN ('unsubscribed', 'bounced', 'complained') THEN now() END
-            FROM import_rows
-            WHERE old_status IS NULL
-            """),
-        ("update changed subscriptions", """
+        (name: "update changed subscriptions", when: .updates, sql: """
             UPDATE subscriptions sub
             SET status = r.final_status,
                 status_changed_at = now(),
@@ -159,7 +161,23 @@ public enum ImportSQL {
               AND sub.list_id = current_setting('listctl.import_list_id')::bigint
               AND sub.subscriber_id = r.subscriber_id
             """),
-        ("insert suppressions", """
+        (name: "insert new subscribers", when: .always, sql: """
+            INSERT INTO subscribers (id, email, email_key, name, attributes, created_at)
+            OVERRIDING SYSTEM VALUE
+            SELECT subscriber_id, email, email_key, name, attributes, COALESCE(created_at, now())
+            FROM import_rows
+            WHERE existing_id IS NULL
+            """),
+        (name: insertSubscriptionsStep, when: .always, sql: """
+            INSERT INTO subscriptions (list_id, subscriber_id, status, created_at, status_changed_at, confirmed_at, unsubscribed_at)
+            SELECT current_setting('listctl.import_list_id')::bigint, subscriber_id, final_status,
+                   COALESCE(created_at, now()), now(),
+                   CASE WHEN final_status = 'active' THEN COALESCE(created_at, now()) END,
+                   CASE WHEN final_status IN ('unsubscribed', 'bounced', 'complained') THEN now() END
+            FROM import_rows
+            WHERE old_status IS NULL
+            """),
+        (name: "insert suppressions", when: .always, sql: """
             INSERT INTO suppressions (email_key, reason, detail)
             SELECT email_key, suppression, 'import: ' || file_status || ' in the export'
             FROM import_rows
@@ -169,7 +187,7 @@ public enum ImportSQL {
         // Per-address events only for changes that stop mail; the import as a
         // whole is one 'imported' event (a million identical rows would double
         // the cost of the merge and tell nothing the imports table doesn't).
-        ("record status events", """
+        (name: "record status events", when: .always, sql: """
             INSERT INTO events (kind, list_id, subscriber_id, email_key, detail)
             SELECT final_status, current_setting('listctl.import_list_id')::bigint, subscriber_id, email_key,
                    jsonb_build_object('source', 'import', 'previous', old_status)
@@ -224,15 +242,18 @@ public enum ImportSQL {
             \(mergeDuplicates);
             \\endif
             \(analyzeRows);
-            \(counts);
+            \(counts) \\gset
+
 
             """
-        script += "SELECT count(*) >= \(bulkKeyThreshold) AS bulk_keys FROM import_rows WHERE old_status IS NULL \\gset\n"
+        script += "SELECT :inserted >= \(bulkKeyThreshold) AS bulk_keys, :changes > 0 AS has_updates \\gset\n"
         for statement in merge {
             let bulk = statement.name == insertSubscriptionsStep
+            if statement.when == .updates { script += "\\if :has_updates\n" }
             if bulk { script += "\\if :bulk_keys\n\(dropSubscriptionKeys);\n\\endif\n" }
             script += "-- \(statement.name)\n\(statement.sql);\n"
             if bulk { script += "\\if :bulk_keys\n\(restoreSubscriptionKeys);\n\\endif\n" }
+            if statement.when == .updates { script += "\\endif\n" }
         }
         script += "COMMIT;\n"
         return script

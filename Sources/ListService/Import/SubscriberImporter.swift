@@ -227,10 +227,11 @@ public struct SubscriberImporter: Sendable {
             summary.inserted = try counts.decode(at: 1)
             summary.updated = try counts.decode(at: 2)
             summary.suppressed = try counts.decode(at: 3)
+            let changes: Int = try counts.decode(at: 4)
             summary.unchanged = distinct - summary.inserted - summary.updated
             summary.duplicates = written - distinct
             let bulkKeys = summary.inserted >= (options.bulkKeyThreshold ?? ImportSQL.bulkKeyThreshold)
-            for statement in ImportSQL.merge {
+            for statement in ImportSQL.merge where statement.when == .always || changes > 0 {
                 let start = ContinuousClock.now
                 let wrap = bulkKeys && statement.name == ImportSQL.insertSubscriptionsStep
                 if wrap { try await connection.execute(script: ImportSQL.dropSubscriptionKeys) }
