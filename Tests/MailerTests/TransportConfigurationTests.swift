@@ -12,6 +12,8 @@ struct TransportConfigurationTests {
         #expect(c.connections == 8)
         #expect(c.description == "smtp://alice:***@mail.example.org:2525?connections=8&timeout=30")
         #expect(!c.description.contains("p@ss"))
+        let slash = try TransportConfiguration.parse("smtp://bob:pa/ss:wd@relay.example.org:587")
+        #expect(slash.host == "relay.example.org" && slash.port == 587 && slash.username == "bob")
         let s = try TransportConfiguration.parse("smtps://relay.example.org")
         #expect(s.scheme == .smtps && s.port == nil && s.connections == 4)
     }
@@ -53,6 +55,7 @@ struct TransportConfigurationTests {
         ("smtp://:25", "needs a host"),
         ("smtp://user@host", "has a user but no password"),
         ("smtp://host:99999", "bad port"),
+        ("smtp://user:s3cr3tvalue@host:x", "bad port after the host"),
         ("ses://KEY@us-east-1", "access key, secret and region"),
         ("postmark://", "needs an API token"),
         ("mailgun://key@", "sending domain"),
@@ -64,7 +67,7 @@ struct TransportConfigurationTests {
             try TransportConfiguration.parse(url)
         } throws: { error in
             let error = try #require(error as? TransportError)
-            return error.code == .configuration && error.message.contains(expected)
+            return error.code == .configuration && error.message.contains(expected) && !error.message.contains("s3cr3tvalue")
         }
     }
 }

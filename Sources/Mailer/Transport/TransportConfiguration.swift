@@ -69,7 +69,10 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
             }
             rest = rest[..<question]
         }
-        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        // An unencoded "/" in a password must not end the authority early
+        // (and leak half the password into an error): look after the last "@".
+        let searchFrom = scheme == .outbox ? rest.startIndex : (rest.lastIndex(of: "@") ?? rest.startIndex)
+        let slash = rest[searchFrom...].firstIndex(of: "/") ?? rest.endIndex
         let authority = rest[..<slash]
         var path = String(rest[slash...])
         var username: String?
@@ -90,7 +93,7 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
         var port: Int?
         if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasSuffix("]") {
             guard let number = Int(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(number) else {
-                throw .configuration("LISTCTL_TRANSPORT has a bad port in \"\(hostPort)\"")
+                throw .configuration("LISTCTL_TRANSPORT has a bad port after the host (a number from 1 to 65535)")
             }
             port = number
             host = String(hostPort[..<colon])
