@@ -203,27 +203,39 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     private func run(tool: String, _ arguments: [String], asServerUser: Bool) throws -> ToolResult {
-        let executable = tool.hasPrefix("/") ? URL(fileURLWithPath: tool) : try Self.serverBinDirectory().appendingPathComponent(tool)
-        let process = Process()
+        let executable = tool.hasPrefix("/") ? tool : try Self.serverBinDirectory().appendingPathComponent(tool).path
+        // Run from "/": initdb fails in a working directory that the postgres
+        // user cannot read (root's home, say).
+        var argv = ["/usr/bin/env", "--chdir=/", executable] + arguments
         if asServerUser && runsAsRoot {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", "postgres", "--", executable.path] + arguments
-        } else {
-            process.executableURL = executable
-            process.arguments = arguments
+            argv = ["/usr/sbin/runuser", "-u", "postgres", "--"] + argv
         }
-        process.currentDirectoryURL = URL(fileURLWithPath: "/")
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw ListServiceError(code: .embeddedDatabase, message: "cannot run \(executable.path): \(error.localizedDescription)")
+        // Output goes to a file, not a pipe: `pg_ctl start` leaves the server
+        // running, and a server holding a pipe's write end would keep a
+        // reader waiting for end-of-file forever.
+        let outputPath = NSTemporaryDirectory() + "listctl-tool-\(UUID().uuidString).log"
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
+        guard spawned == 0 else {
+            throw ListServiceError(code: .embeddedDatabase, message: "cannot run \(argv[0]): \(String(cString: strerror(spawned)))")
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return ToolResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else {
+                throw ListServiceError(code: .embeddedDatabase, message: "waiting for \(argv[0]) failed: \(String(cString: strerror(errno)))")
+            }
+        }
+        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let data = FileManager.default.contents(atPath: outputPath) ?? Data()
+        return ToolResult(status: exitStatus, output: String(decoding: data, as: UTF8.self))
     }
 }

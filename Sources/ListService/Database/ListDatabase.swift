@@ -1,3 +1,4 @@
+import Dispatch
 public import Logging
 public import Postgres
 public import Migrations
@@ -35,7 +36,12 @@ public struct ListDatabase: Sendable {
             return database
         }
         let embedded = EmbeddedPostgres(home: configuration.home, logger: logger)
-        try embedded.start()
+        // initdb and pg_ctl block: keep them off the cooperative pool.
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { _ = try embedded.start() })
+            }
+        }
         let database = ListDatabase(
             pool: PostgresPool(connectionString: embedded.connectionURL, maximumConnections: maximumConnections, logger: logger),
             connectionString: embedded.connectionURL, isEmbedded: true, logger: logger)
