@@ -98,6 +98,17 @@ t1=$(now)
 C=$(elapsed "$t0" "$t1")
 RSS_KB=$(awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$WORK/time.txt")
 
+# (d) a second export of the same people a month later: every row already
+# stored, one in ten now unsubscribed (the update path, on tables whose
+# statistics are as stale as they are right after a big import).
+CSV2=$WORK/subscribers-later.csv
+awk -F, 'NR == 1 { sub(/\r$/, ""); print $0 ",unsubscribed\r"; next }
+         { sub(/\r$/, ""); print $0 "," ((NR % 10 == 0) ? "true" : "false") "\r" }' "$CSV" > "$CSV2"
+t0=$(now)
+DATABASE_URL="$BASE/bench_c" "$LISTCTL_BIN" import "$CSV2" --list main --json > "$WORK/d.json"
+t1=$(now)
+D=$(elapsed "$t0" "$t1")
+
 COUNT_B=$(psql_q "$BASE/bench_b" -At -c "SELECT count(*) FROM subscriptions")
 COUNT_C=$(psql_q "$BASE/bench_c" -At -c "SELECT count(*) FROM subscriptions")
 
@@ -107,8 +118,10 @@ printf '  (a) psql \\copy into an unlogged table   %8.2f s\n' "$A"
 printf '  (b) psql running listctl'"'"'s SQL          %8.2f s   (subscriptions: %s)\n' "$B" "$COUNT_B"
 printf '  (c) listctl import                      %8.2f s   (subscriptions: %s)\n' "$C" "$COUNT_C"
 printf '      listctl parse+validate only (to file) %6.2f s\n' "$P"
+printf '  (d) listctl import, same people again, 10%% unsubscribed %6.2f s\n' "$D"
 printf '  c/b = %.2f   (target <= 1.30)\n' "$(echo "$C / $B" | bc -l)"
 printf '  c/a = %.2f\n' "$(echo "$C / $A" | bc -l)"
 printf '  listctl rows/s = %.0f\n' "$(echo "$ROWS / $C" | bc -l)"
 printf '  listctl peak RSS = %.1f MB   (target <= 100 MB)\n' "$(echo "$RSS_KB / 1024" | bc -l)"
-echo "  listctl summary: $(cat "$WORK/c.json")"
+echo "  (c) summary: $(cat "$WORK/c.json")"
+echo "  (d) summary: $(cat "$WORK/d.json")"
