@@ -214,7 +214,11 @@ struct HTTPProviderTransportTests {
         let unavailable = try #require(await failure("unavailable", transport))
         #expect(unavailable.classification == .temporary && unavailable.httpStatus == 503)
         let invalid = try #require(await failure("invalid", transport))
-        #expect(invalid.classification == .permanent && invalid.httpStatus == 422)
+        #expect(invalid.classification == .permanent && invalid.httpStatus == 422 && invalid.code == .rejected)
+        if provider == "postmark" {
+            let inactive = try #require(await failure("inactive", transport))
+            #expect(inactive.classification == .permanent && inactive.code == .recipientRejected)
+        }
         await transport.close()
 
         let wrongToken = "wrong-\(UUID().uuidString)"

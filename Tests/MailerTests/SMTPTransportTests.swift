@@ -161,12 +161,20 @@ struct SMTPTransportTests {
             } catch { return error }
         }
         let temp = try #require(await failure("tempfail"))
-        #expect(temp.classification == .temporary && temp.smtpCode == 451 && temp.code == .rejected)
+        #expect(temp.classification == .temporary && temp.smtpCode == 451 && temp.code == .recipientRejected)
         #expect(temp.serverText?.contains("451 4.3.0") == true, "\(temp)")
 
         let reject = try #require(await failure("reject"))
-        #expect(reject.classification == .permanent && reject.smtpCode == 550)
+        #expect(reject.classification == .permanent && reject.smtpCode == 550 && reject.code == .recipientRejected)
         #expect(reject.serverText?.contains("No such user") == true)
+
+        // A refused sender is not the recipient's fault: never a reason to suppress them.
+        var blocked = Self.message()
+        blocked.envelopeFrom = "blocked@example.org"
+        await #expect { try await transport.send(blocked) } throws: { error in
+            let error = try #require(error as? TransportError)
+            return error.code == .rejected && error.classification == .permanent && error.smtpCode == 553
+        }
 
         let shutdown = try #require(await failure("shutdown"))
         #expect(shutdown.classification == .temporary && shutdown.smtpCode == 421)

@@ -11,7 +11,8 @@ usage: provider_mock.py --port-file FILE --record DIR --token TOKEN [--domain DO
   POST /emails                     Resend     Bearer TOKEN, JSON
 
 Scripted failures by the recipient's local part: ratelimit@ -> 429 with
-Retry-After: 7; unavailable@ -> 503; invalid@ -> 422. A wrong token -> 401.
+Retry-After: 7; unavailable@ -> 503; invalid@ -> 422; inactive@ -> 422 with
+Postmark's ErrorCode 406 (inactive recipient). A wrong token -> 401.
 A malformed request -> 400 saying what was wrong.
 
 Each request is stored as DIR/<provider>-<recipient>-<n>.json with method,
@@ -149,6 +150,8 @@ class Handler(BaseHTTPRequestHandler):
             status, answer, headers = 429, {"message": "too many requests"}, {"Retry-After": "7"}
         elif local == "unavailable":
             status, answer, headers = 503, {"message": "try again later"}, {}
+        elif local == "inactive":
+            status, answer, headers = 422, {"ErrorCode": 406, "Message": "You tried to send to recipient(s) that have been marked as inactive."}, {}
         elif local == "invalid":
             status, answer, headers = 422, {"ErrorCode": 300, "message": "Invalid email request"}, {}
         else:

@@ -13,6 +13,7 @@ Starts, each on a free 127.0.0.1 port, and writes `MODE PORT` lines to FILE:
               shutdown@  -> 421 and close    drop@     -> connection closed
                                                           after DATA, no reply
               slow@      -> no answer to RCPT for 30 s (client timeout)
+            and by the sender: blocked@ -> 553 at MAIL FROM
             anything else is accepted.
 
 Every accepted message is stored as DIR/MODE/<message-id>.eml with a
@@ -78,6 +79,13 @@ class AcceptHandler:
 
 
 class MisbehavingHandler(AcceptHandler):
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if address.split("@")[0].lower() == "blocked":
+            return "553 5.7.1 Sender address rejected: not owned by user"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0].lower()
         if local == "tempfail":

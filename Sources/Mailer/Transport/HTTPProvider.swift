@@ -19,8 +19,12 @@ protocol HTTPProvider: Sendable {
     /// True when a 4xx answer other than 429 still means "try later" (a
     /// quota, a paused account); the default is no.
     func isTemporaryRejection(status: Int, headers: [String], body: [UInt8]) -> Bool
+    /// True when a permanent 4xx answer is about the recipient's address
+    /// (so it may be suppressed), not about the sender, content or account.
+    func isRecipientRejection(status: Int, headers: [String], body: [UInt8]) -> Bool
 }
 
 extension HTTPProvider {
     func isTemporaryRejection(status: Int, headers: [String], body: [UInt8]) -> Bool { false }
+    func isRecipientRejection(status: Int, headers: [String], body: [UInt8]) -> Bool { false }
 }

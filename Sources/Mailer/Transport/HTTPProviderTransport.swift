@@ -92,8 +92,10 @@ public final class HTTPProviderTransport: MailTransport {
                 message: "\(displayName) refused the credentials; check LISTCTL_TRANSPORT's key or token",
                 httpStatus: status, serverText: text))
         default:
+            let recipient = provider.isRecipientRejection(status: status, headers: headers, body: result.body)
             return .failure(TransportError(
-                code: .rejected, classification: .permanent, message: "\(displayName) rejected the message",
+                code: recipient ? .recipientRejected : .rejected, classification: .permanent,
+                message: "\(displayName) rejected \(recipient ? "the recipient" : "the message")",
                 httpStatus: status, serverText: text))
         }
     }

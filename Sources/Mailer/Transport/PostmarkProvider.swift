@@ -24,4 +24,14 @@ struct PostmarkProvider: HTTPProvider {
     }
 
     func messageID(headers: [String], body: [UInt8]) -> String? { HTTPProviderTransport.jsonField("MessageID", in: body) }
+
+    /// ErrorCode 406: the recipient is inactive (bounced or complained before);
+    /// 300 naming the To address: invalid recipient.
+    func isRecipientRejection(status: Int, headers: [String], body: [UInt8]) -> Bool {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+            let code = object["ErrorCode"] as? Int
+        else { return false }
+        let text = object["Message"] as? String ?? ""
+        return code == 406 || (code == 300 && text.contains("'To'"))
+    }
 }

@@ -86,9 +86,12 @@ public final class SMTPTransport: MailTransport {
         // The server's own verdict wins: 4xx later, 5xx never.
         if (400..<600).contains(code) {
             let temporary = code < 500
+            // libcurl names the command that failed ("RCPT failed: 550"): only a
+            // refusal of RCPT TO says something about the recipient's address.
+            let recipient = result.errorText.hasPrefix("RCPT")
             return .failure(TransportError(
-                code: .rejected, classification: temporary ? .temporary : .permanent,
-                message: "the server \(where_) refused the message (\(result.errorText))",
+                code: recipient ? .recipientRejected : .rejected, classification: temporary ? .temporary : .permanent,
+                message: "the server \(where_) refused \(recipient ? "the recipient" : "the message") (\(result.errorText))",
                 smtpCode: code, serverText: reply))
         }
         switch result.curlCode {

@@ -6,12 +6,16 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is. Extensible: switch with a default.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: String, Sendable {
-            case rejected, connectionFailed, timeout, authenticationFailed, tls, configuration, protocolError,
+            case rejected, recipientRejected, connectionFailed, timeout, authenticationFailed, tls, configuration, protocolError,
                 rateLimited, serverError, io, closed
         }
         let base: Base
-        /// The server refused the message or a recipient (SMTP 4xx/5xx, HTTP 4xx).
+        /// The server refused the message or the sender (SMTP 4xx/5xx to MAIL
+        /// FROM or DATA, HTTP 4xx): not a verdict on the recipient's address.
         public static let rejected = Code(base: .rejected)
+        /// The server refused this recipient (SMTP reply to RCPT TO; Postmark's
+        /// inactive recipient). Permanent means: suppress the address.
+        public static let recipientRejected = Code(base: .recipientRejected)
         /// Could not connect, or the connection dropped.
         public static let connectionFailed = Code(base: .connectionFailed)
         /// The server did not answer in time.
