@@ -46,6 +46,12 @@ public struct DKIMSigner: Sendable {
                 message: "\(missing.joined(separator: " and ")) not set; DKIM signing needs all of \(names.joined(separator: ", ")) (or none to sign nothing)")
         }
         let key = try DKIMKey(contentsOfFile: values[2]!)
+        if key.algorithm == .rsaSHA256 && key.bits < 1024 {
+            // RFC 8301: verifiers must not accept signatures from RSA keys under 1024 bits.
+            throw DKIMError(
+                code: .unsupportedKey,
+                message: "\(values[2]!) is a \(key.bits)-bit RSA key; receivers ignore signatures under 1024 bits (RFC 8301). Make a new one: listctl dkim keygen")
+        }
         return DKIMSigner(domain: values[0]!, selector: values[1]!, key: key)
     }
 
