@@ -136,6 +136,24 @@ struct ImportTests {
         #expect(try erin.decode(String.self, at: 2) == "11")
     }
 
+    @Test("A Mailchimp audience zip imports its three files; again is a no-op; a bad row anywhere refuses it all")
+    func mailchimpZip() async throws {
+        let harness = try await ImportHarness.make()
+        defer { Task { await harness.close() } }
+        let summary = try await harness.run("mailchimp_audience.zip")
+        #expect(summary.format == .mailchimp)
+        #expect(summary.inserted == 5 && summary.suppressed == 3 && summary.rows == 5)
+        #expect(try await harness.statuses() == [
+            "erin@example.com": "active", "frank@example.com": "active", "gina@example.com": "unsubscribed",
+            "ada@example.com": "unsubscribed", "hank@example.com": "bounced",
+        ])
+        #expect(try await harness.run("mailchimp_audience.zip").alreadyImported)
+        let before = try await harness.snapshot()
+        let error = await #expect(throws: ImportError.self) { try await harness.run("mailchimp_audience_bad.zip", ImportOptions(list: "other")) }
+        #expect(error.map { "\($0)" }?.contains("mailchimp_audience_bad.zip/cleaned_members_export_1a2b3c.csv:3:") == true)
+        #expect(try await harness.snapshot() == before, "not even the subscribed file of the bad zip was imported")
+    }
+
     @Test("Substack: email_disabled unsubscribes, deletion requests skipped")
     func substack() async throws {
         let harness = try await ImportHarness.make()

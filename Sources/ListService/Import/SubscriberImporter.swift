@@ -125,6 +125,9 @@ public struct SubscriberImporter: Sendable {
         at url: URL, options: ImportOptions = ImportOptions(), on connection: PostgresConnection, progress: Progress? = nil
     ) async throws -> ImportSummary {
         let fileName = options.displayName ?? url.lastPathComponent
+        if ZipExport.isZip(url) {
+            return try await importZip(at: url, fileName: fileName, options: options, on: connection, progress: progress)
+        }
         let sha256 = try FileDigest.sha256(of: url, fileName: fileName)
         var reader = try CSVReader(url: url, fileName: fileName, encoding: options.encoding)
         defer { reader.close() }
@@ -245,6 +248,81 @@ public struct SubscriberImporter: Sendable {
         } catch {
             try? await connection.execute(script: "ROLLBACK")
             throw error
+        }
+    }
+
+    /// A zip of exports (Mailchimp's audience zip): every CSV in it is checked
+    /// first, so a bad row in any of them refuses the whole zip before anything
+    /// is written; then each is imported (one transaction each, subscribed
+    /// before unsubscribed and cleaned) and the counts are added up.
+    private func importZip(
+        at url: URL, fileName: String, options: ImportOptions, on connection: PostgresConnection, progress: Progress?
+    ) async throws -> ImportSummary {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("listctl-zip-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let files = try ZipExport.extractCSVs(from: url, fileName: fileName, to: directory)
+        var entries: [(url: URL, options: ImportOptions)] = []
+        for file in files {
+            var entryOptions = options
+            entryOptions.displayName = "\(fileName)/\(ZipExport.entryName(file))"
+            let base = (ZipExport.entryName(file) as NSString).deletingPathExtension
+            entryOptions.rejectsURL = (options.rejectsURL ?? Self.defaultRejectsURL(for: url))
+                .deletingPathExtension().appendingPathExtension("\(base).csv")
+            if !options.skipInvalid { try Self.check(file, options: entryOptions) }
+            entries.append((file, entryOptions))
+        }
+        var total = ImportSummary(list: options.list, file: fileName, format: .mailchimp, sha256: try FileDigest.sha256(of: url, fileName: fileName))
+        total.dryRun = options.dryRun
+        total.alreadyImported = true
+        for (index, entry) in entries.enumerated() {
+            let summary = try await importFile(at: entry.url, options: entry.options, on: connection, progress: progress)
+            if index == 0 { total.format = summary.format }
+            total.rows += summary.rows
+            total.inserted += summary.inserted
+            total.updated += summary.updated
+            total.unchanged += summary.unchanged
+            total.suppressed += summary.suppressed
+            total.rejected += summary.rejected
+            total.skipped += summary.skipped
+            total.duplicates += summary.duplicates
+            total.alreadyImported = total.alreadyImported && summary.alreadyImported
+            if let rejects = summary.rejectsFile { total.rejectsFile = [total.rejectsFile, rejects].compactMap { $0 }.joined(separator: ", ") }
+        }
+        return total
+    }
+
+    /// Reads and maps every row of `url` without touching the database.
+    ///
+    /// - Throws: ``ImportError``: the file's own errors, or `.invalidRows` with the first 20.
+    static func check(_ url: URL, options: ImportOptions) throws {
+        let fileName = options.displayName ?? url.lastPathComponent
+        var reader = try CSVReader(url: url, fileName: fileName, encoding: options.encoding)
+        defer { reader.close() }
+        guard let header = try reader.next() else {
+            throw ImportError(code: .empty, message: "\(fileName):1: the file is empty; expected a header row")
+        }
+        let format = try format(of: header, options: options, fileName: fileName)
+        guard format != .tinyletterArchive else { return }
+        let mapper = try SubscriberRowMapper(format: format, header: header.fields, fileName: fileName, columnMap: options.columnMap)
+        var errors: [ImportRowError] = []
+        var count = 0
+        var rows = 0
+        while let record = try reader.next() {
+            rows += 1
+            do throws(RowProblem) {
+                _ = try mapper.map(record)
+            } catch {
+                count += 1
+                if errors.count < ImportError.maximumReportedRows {
+                    errors.append(ImportRowError(file: fileName, line: record.line, reason: error.reason))
+                }
+            }
+        }
+        if count > 0 {
+            throw ImportError(
+                code: .invalidRows,
+                message: "\(fileName): \(count) of \(rows) rows are invalid; nothing was imported. Fix them, or run again with --skip-invalid to import the rest and write the bad rows to a rejects file.",
+                rowErrors: errors, rowErrorCount: count)
         }
     }
 
