@@ -138,7 +138,8 @@ final class ProgressBar: @unchecked Sendable {
         let width = 30
         let filled = percent * width / 100
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        FileHandle.standardError.write(Data("\rreading [\(bar)] \(percent)% of \(total >> 20) MB".utf8))
+        let phase = percent == 100 ? "  merging into the database…" : ""
+        FileHandle.standardError.write(Data("\rreading [\(bar)] \(percent)% of \(total >> 20) MB\(phase)".utf8))
     }
 
     func finish() {

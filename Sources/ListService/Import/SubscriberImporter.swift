@@ -46,7 +46,11 @@ public struct ImportOptions: Sendable {
             guard parts.count == 2, !parts[0].trimmingCharacters(in: .whitespaces).isEmpty, !parts[1].isEmpty else {
                 throw ImportError(code: .invalidOption, message: "--map: \"\(pair)\" is not FIELD=COLUMN (example: --map email=E-mail,name=Full Name)")
             }
-            map[parts[0].trimmingCharacters(in: .whitespaces)] = String(parts[1])
+            let field = parts[0].trimmingCharacters(in: .whitespaces)
+            guard SubscriberRowMapper.mappableFields.contains(ImportFormat.fold(field)) else {
+                throw ImportError(code: .invalidOption, message: "--map: unknown field \"\(field)\"; use \(SubscriberRowMapper.mappableFields.joined(separator: ", "))")
+            }
+            map[field] = String(parts[1])
         }
         return map
     }
