@@ -308,6 +308,9 @@ struct ImportTests {
         #expect(rows[0].fields == ["line", "reason", "Email", "Name"])
         #expect(rows[1].fields[0] == "3" && rows[1].fields[2] == "no-at-sign.example.com")
         #expect(rows[4].fields[2] == "line\nbreak@example.com", "the row is written as it was")
+        let clean = try makeTemporaryDirectory("import").appendingPathComponent("none.csv")
+        try await harness.run("tinyletter_variant.csv", ImportOptions(skipInvalid: true, rejectsURL: clean))
+        #expect(!FileManager.default.fileExists(atPath: clean.path), "no rejects, no rejects file")
     }
 
     @Test("--dry-run reports counts and writes nothing")

@@ -478,12 +478,18 @@ struct RejectsWriter {
         handle?.seekToEndOfFile()
     }
 
+    private var count = 0
+
     mutating func write(record: CSVRecord, reason: String) throws {
         try handle?.write(contentsOf: Data(CSVWriter.line([String(record.line), reason] + record.fields).utf8))
+        count += 1
     }
 
+    /// Closes the file, and removes it when no row was rejected.
     mutating func close() {
-        try? handle?.close()
-        handle = nil
+        guard let handle else { return }
+        try? handle.close()
+        self.handle = nil
+        if count == 0 { try? FileManager.default.removeItem(at: url) }
     }
 }
