@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on embedded defaults. A private PostgreSQL that
-# listctl starts itself, the schema, a list, and its status.
+# listctl starts itself, a sample TinyLetter export imported, a sample long
+# issue split into parts and delivered into a local outbox (a Maildir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,8 +13,10 @@ LISTCTL=$(swift build -c release --show-bin-path)/listctl
 # A demo home of its own, so the demo never touches a real list.
 export LISTCTL_HOME=${LISTCTL_HOME:-/tmp/listctl-demo}
 unset DATABASE_URL
-export LISTCTL_TRANSPORT=${LISTCTL_TRANSPORT:-outbox://$PWD/outbox}
-echo "demo: LISTCTL_HOME=$LISTCTL_HOME" >&2
+OUTBOX=${LISTCTL_DEMO_OUTBOX:-$PWD/outbox}
+export LISTCTL_TRANSPORT=outbox://$OUTBOX
+PREVIEW=${LISTCTL_DEMO_PREVIEW:-$PWD/preview}
+echo "demo: LISTCTL_HOME=$LISTCTL_HOME, outbox $OUTBOX" >&2
 
 step() { echo; echo "\$ listctl $*"; "$LISTCTL" "$@"; }
 
@@ -24,6 +27,13 @@ if ! "$LISTCTL" lists --json | grep -q '"slug":"main"'; then
         --base-url https://letters.example.com --address "1 Example Street, Springfield"
 fi
 step lists
+step import examples/tinyletter-subscribers.csv --list main
 step status
+step preview examples/long-issue.md --list main --out "$PREVIEW"
+step send examples/long-issue.md --list main --to reader@example.com
+echo
+echo "demo: the outbox now holds each part as a complete MIME message:"
+ls -l "$OUTBOX/new" | tail -n +2
+echo "demo: rendered parts (HTML, text, .eml) for a browser: $PREVIEW"
 echo
 echo "demo: done. The private database keeps running; stop it with: LISTCTL_HOME=$LISTCTL_HOME $LISTCTL db stop"

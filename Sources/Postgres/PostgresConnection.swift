@@ -1,5 +1,5 @@
 import CLibPQ
-public import Dispatch
+import Dispatch
 public import Logging
 import Foundation
 
