@@ -377,6 +377,23 @@ struct ImportTests {
         #expect(try await harness.connection.query("SELECT name FROM subscribers")[0].decode(String.self, at: 0) == "Newer")
     }
 
+    @Test("Two imports at once with the same addresses: one waits for the other, no duplicates")
+    func concurrentImports() async throws {
+        let harness = try await ImportHarness.make()
+        defer { Task { await harness.close() } }
+        var text = "email,name\n"
+        for index in 0..<2000 { text += "reader\(index)@example.com,Reader \(index)\n" }
+        let first = try writeTemporary(Array(text.utf8), name: "a.csv")
+        let second = try writeTemporary(Array((text + "extra@example.com,Extra\n").utf8), name: "b.csv")
+        let other = try await harness.test.connect()
+        async let a = harness.importer.importFile(at: first, options: ImportOptions(list: "one"), on: harness.connection)
+        async let b = harness.importer.importFile(at: second, options: ImportOptions(list: "two"), on: other)
+        let (one, two) = try await (a, b)
+        await other.close()
+        #expect(one.inserted == 2000 && two.inserted == 2001)
+        #expect(try await harness.connection.query("SELECT count(*) FROM subscribers")[0].decode(Int.self, at: 0) == 2001)
+    }
+
     @Test("Export writes what is stored; the export imports back into another list unchanged")
     func exportRoundTrip() async throws {
         let harness = try await ImportHarness.make()

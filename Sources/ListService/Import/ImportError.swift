@@ -6,7 +6,7 @@
 public struct ImportError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: String, Sendable {
-            case unreadable, encoding, malformed, empty, unknownFormat, invalidRows, invalidOption
+            case unreadable, encoding, malformed, empty, unknownFormat, invalidRows, invalidOption, conflict
         }
         let base: Base
         /// The file could not be opened or read.
@@ -23,6 +23,8 @@ public struct ImportError: Error, Sendable, CustomStringConvertible {
         public static let invalidRows = Code(base: .invalidRows)
         /// An option (`--map`, `--format`) is not acceptable.
         public static let invalidOption = Code(base: .invalidOption)
+        /// A concurrent change collided with the import; nothing was written, run it again.
+        public static let conflict = Code(base: .conflict)
         public var description: String { base.rawValue }
     }
 

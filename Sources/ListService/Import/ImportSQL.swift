@@ -15,6 +15,11 @@ public enum ImportSQL {
     /// Sets the list the statements work on, for this transaction only.
     static let setList = "SELECT set_config('listctl.import_list_id', $1, true)"
 
+    /// Imports run one at a time (subscribers are shared by every list, and
+    /// new ids are drawn while planning): a second import waits for the first
+    /// to commit, then plans against what it wrote. Released at commit or rollback.
+    public static let serialize = "SELECT pg_advisory_xact_lock(7417786574210105)"
+
     /// Settings for this transaction only. The deduplicating sort of a million
     /// staging rows needs about 170 MB to stay in memory (with the default 4 MB
     /// it spills to disk); JIT compilation costs more than it saves on these
@@ -231,6 +236,7 @@ public enum ImportSQL {
             -- Replace STAGING_FILE with a file in COPY text format (`listctl import
             -- --write-staging FILE export.csv` writes one), then: psql -v list_id=ID -f this.sql
             BEGIN;
+            \(serialize);
             SELECT set_config('listctl.import_list_id', :'list_id', true);
             \(session);
             \(createStaging);

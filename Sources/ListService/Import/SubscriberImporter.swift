@@ -151,6 +151,7 @@ public struct SubscriberImporter: Sendable {
 
         try await connection.execute(script: "BEGIN")
         do {
+            try await connection.execute(script: ImportSQL.serialize)
             let list = try await ListStore.findOrCreate(options.list, on: connection)
             if let previous = try await connection.query(
                 "SELECT started_at, inserted + updated + unchanged FROM imports WHERE list_id = $1 AND sha256 = $2", list.id, sha256
@@ -249,6 +250,11 @@ public struct SubscriberImporter: Sendable {
             try await Self.record(summary, listID: list.id, on: connection)
             try await connection.execute(script: options.dryRun ? "ROLLBACK" : "COMMIT")
             return summary
+        } catch let error as PostgresError where error.isUniqueViolation {
+            try? await connection.execute(script: "ROLLBACK")
+            throw ImportError(
+                code: .conflict,
+                message: "\(fileName): nothing was imported: an address was added by someone else while the import ran (\(error.message)). Run the import again.")
         } catch {
             try? await connection.execute(script: "ROLLBACK")
             throw error

@@ -43,6 +43,7 @@ struct IssueArchiveImporter {
 
         try await connection.execute(script: "BEGIN")
         do {
+            try await connection.execute(script: ImportSQL.serialize)
             let list = try await ListStore.findOrCreate(summary.list, on: connection)
             if let previous = try await connection.query(
                 "SELECT inserted + unchanged FROM imports WHERE list_id = $1 AND sha256 = $2", list.id, summary.sha256
