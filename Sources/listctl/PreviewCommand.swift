@@ -23,6 +23,7 @@ struct PreviewCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A Mustache template to use instead of the built-in one.", valueName: "file")) var template: String?
     @Flag(name: .customLong("print-template"), help: "Print the built-in template (a start for your own) and exit.") var printTemplate = false
     @Flag(help: "Print JSON.") var json = false
+    @Option(name: .customLong("time-messages"), help: .hidden) var timeMessages: Int?
 
     func validate() throws {
         if budget < 10_000 { throw ValidationError("--budget must be at least 10000 bytes (the template alone takes a few kilobytes)") }
@@ -45,6 +46,11 @@ struct PreviewCommand: AsyncParsableCommand {
 
         if let out {
             try write(issue, identity: identity, to: out)
+        }
+        if let timeMessages {
+            // For the benchmark: how fast one prepared part becomes personalised messages.
+            try Self.timeMessages(timeMessages, issue: issue, identity: identity)
+            return
         }
         if json {
             print(Self.json(issue))
@@ -91,6 +97,24 @@ struct PreviewCommand: AsyncParsableCommand {
             let message = try builder.message(for: sample, part: k)
             try Data(message.data).write(to: folder.appendingPathComponent("part-\(k).eml"))
         }
+    }
+
+    static func timeMessages(_ count: Int, issue: RenderedIssue, identity: ListIdentity) throws {
+        let builder = try MessageBuilder(identity: identity, issueID: "bench", parts: issue.parts)
+        let base = identity.baseURL ?? "https://example.com"
+        let date = Date()
+        var bytes = 0
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure {
+            for i in 0..<count {
+                let recipient = Recipient(
+                    email: "reader\(i)@example.net", name: "Reader \(i)", subscriberID: "\(i)",
+                    unsubscribeURL: "\(base)/unsubscribe/tok\(i)")
+                bytes += try builder.message(for: recipient, part: 1 + i % issue.parts.count, date: date).data.count
+            }
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("built \(count) messages (\(bytes / max(count, 1)) bytes each on average) in \(String(format: "%.3f", seconds)) s: \(Int(Double(count) / seconds)) messages/s")
     }
 
     /// `{"budget":N,"parts":[{"part":K,"subject":"...","html_bytes":N,"encoded_html_bytes":N,"text_bytes":N}]}`

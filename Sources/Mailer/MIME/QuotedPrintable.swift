@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Quoted-printable (RFC 2045 §6.7) for bodies: CRLF hard line breaks, soft
 /// breaks keep every encoded line within 76 characters.
 ///
@@ -36,6 +40,28 @@ public enum QuotedPrintable {
             }
         }
         return result ?? encoded(Array(input), limit: limit)
+    }
+
+    /// Encodes many small inputs with one reusable buffer: each result is an
+    /// exact-size array, and the worst-case room is allocated once, not per call.
+    final class Encoder {
+        private var buffer: UnsafeMutableBufferPointer<UInt8>
+
+        init() { buffer = .allocate(capacity: 1 << 16) }
+        deinit { buffer.deallocate() }
+
+        func encoded(_ input: [UInt8], limit: Int = QuotedPrintable.maxLine) -> [UInt8] {
+            input.withUnsafeBufferPointer { source in
+                let n = source.count
+                let worst = 3 * n + 3 * (3 * n / max(1, limit - 3) + 2) + 16
+                if worst > buffer.count {
+                    buffer.deallocate()
+                    buffer = .allocate(capacity: max(worst, buffer.count * 2))
+                }
+                let count = run(source, limit: limit, sink: Writer(base: buffer.baseAddress!))
+                return Array(UnsafeBufferPointer(rebasing: buffer[0..<count]))
+            }
+        }
     }
 
     /// The size `encode` would produce, without producing it.
@@ -81,47 +107,44 @@ public enum QuotedPrintable {
     @inline(__always)
     private static func run<S: Sink>(_ input: UnsafeBufferPointer<UInt8>, limit: Int, sink: S) -> Int {
         var sink = sink
-        var column = 0
-        var i = 0
         let end = input.count
-        let table = literalTable
-        return table.withUnsafeBufferPointer { literal -> Int in
+        guard end > 0, let base = input.baseAddress else { return 0 }
+        return literalTable.withUnsafeBufferPointer { literal -> Int in
+            var i = 0
             while i < end {
-                let byte = input[i]
-                if byte == 10 || (byte == 13 && i + 1 < end && input[i + 1] == 10) {
+                // One line at a time: its last byte is the only one that needs
+                // the end-of-line rule, and CRLF or LF ends it.
+                let newline = memchr(base + i, 10, end - i).map { UnsafePointer<UInt8>($0.assumingMemoryBound(to: UInt8.self)) - base } ?? end
+                var lineEnd = newline
+                if newline < end && lineEnd > i && input[lineEnd - 1] == 13 { lineEnd -= 1 }
+                var column = 0
+                var k = i
+                let last = lineEnd - 1
+                while k < lineEnd {
+                    let byte = input[k]
+                    var isLiteral = literal[Int(byte)]
+                    let atLineEnd = k == last
+                    // Whitespace at the end of a line must be encoded, or transports may strip it.
+                    if atLineEnd && (byte == 32 || byte == 9) { isLiteral = false }
+                    let width = isLiteral ? 1 : 3
+                    // A soft break takes one column; the last token of a line needs none.
+                    if column + width > (atLineEnd ? limit : limit - 1) {
+                        sink.put(61, 13, 10)
+                        column = 0
+                    }
+                    if isLiteral {
+                        sink.put(byte)
+                    } else {
+                        sink.put(61, hex[Int(byte >> 4)], hex[Int(byte & 15)])
+                    }
+                    column += width
+                    k += 1
+                }
+                if newline < end {
                     sink.put(13)
                     sink.put(10)
-                    column = 0
-                    i += byte == 13 ? 2 : 1
-                    continue
                 }
-                let next = i + 1
-                var isLiteral = literal[Int(byte)]
-                var atLineEnd = false
-                if next == end {
-                    atLineEnd = true
-                } else {
-                    let following = input[next]
-                    if following == 10 || following == 13 {
-                        atLineEnd = following == 10 || (next + 1 < end && input[next + 1] == 10)
-                    }
-                }
-                // Whitespace at the end of a line must be encoded, or transports may strip it.
-                if atLineEnd && (byte == 32 || byte == 9) { isLiteral = false }
-                let width = isLiteral ? 1 : 3
-                // A soft break takes one column; the last token of a line needs none.
-                let room = atLineEnd ? limit : limit - 1
-                if column + width > room {
-                    sink.put(61, 13, 10)
-                    column = 0
-                }
-                if isLiteral {
-                    sink.put(byte)
-                } else {
-                    sink.put(61, hex[Int(byte >> 4)], hex[Int(byte & 15)])
-                }
-                column += width
-                i = next
+                i = newline + 1
             }
             return sink.count
         }

@@ -123,29 +123,30 @@ public struct IssueRenderer: Sendable {
         document: IssueDocument, viewInBrowserURL: String?
     ) throws -> RenderedPart {
         let units = builder.units
-        // Decoded and encoded side by side: the encoded blocks were made once,
-        // when the units were built, and are only copied here.
-        var content: [UInt8] = []
-        var encoded: [UInt8] = []
-        let expected = units[range].reduce(0) { $0 + $1.encodedSize }
-        content.reserveCapacity(expected + 4096)
-        encoded.reserveCapacity(expected + 4096)
+        // Decoded and encoded side by side, as segments that share the units'
+        // arrays: the blocks were rendered and encoded once, and are not even
+        // copied here.
+        var content: [PersonalizedBytes.Segment] = []
+        var encoded: [EncodedPersonalizedBytes.Segment] = []
+        content.reserveCapacity(range.count + 16)
+        encoded.reserveCapacity(range.count + 16)
+        func add(_ html: [UInt8], _ encodedHTML: [UInt8]) {
+            guard !html.isEmpty else { return }
+            content.append(.bytes(html))
+            encoded.append(.bytes(encodedHTML))
+        }
         var body: [UInt8] = []
         var lead: [UInt8] = []
         var notes = Set<Int32>()
         for i in range {
             let unit = units[i]
             let opens = unit.group >= 0 && (i == range.lowerBound || units[i - 1].group != unit.group)
-            if opens {
-                content.append(contentsOf: unit.openHTML)
-                encoded.append(contentsOf: unit.encodedOpen)
-            }
+            if opens { add(unit.openHTML, unit.encodedOpen) }
             if i == range.lowerBound && opens { lead = unit.leadText }
-            content.append(contentsOf: unit.html)
-            encoded.append(contentsOf: unit.encodedHTML)
+            add(unit.html, unit.encodedHTML)
             if unit.group >= 0 && (i == range.upperBound - 1 || units[i + 1].group != unit.group) {
-                content.append(contentsOf: builder.groups[Int(unit.group)].closeHTML)
-                encoded.append(contentsOf: builder.groups[Int(unit.group)].encodedClose)
+                let group = builder.groups[Int(unit.group)]
+                add(group.closeHTML, group.encodedClose)
             }
             body.append(contentsOf: unit.text)
             if !unit.footnotes.isEmpty { notes.formUnion(unit.footnotes) }
@@ -153,24 +154,20 @@ public struct IssueRenderer: Sendable {
         let numbers = notes.sorted()
         var notesText: [UInt8] = []
         if !numbers.isEmpty {
-            content.append(contentsOf: Self.notesHeadingHTML)
-            encoded.append(contentsOf: Self.encodedNotesHeading)
+            add(Self.notesHeadingHTML, Self.encodedNotesHeading)
             notesText.append(contentsOf: "Notes\n-----\n\n".utf8)
             for n in numbers {
                 let footnote = builder.footnotes[Int(n) - 1]
-                content.append(contentsOf: footnote.html)
-                encoded.append(contentsOf: footnote.encodedHTML)
+                add(footnote.html, footnote.encodedHTML)
                 notesText.append(contentsOf: footnote.text)
                 notesText.append(10)
             }
         }
 
         let frame = try frames.frame(part: total > 1 ? number : 1, of: total)
-        // Not merged: the decoded HTML is never encoded again, so adjacent literal segments are fine.
-        let html = PersonalizedBytes(segments: frame.prefix.segments + [.bytes(content)] + frame.suffix.segments)
-        // The prefix ends a line, so the three encodings simply follow each other.
-        let encodedHTML = EncodedPersonalizedBytes(
-            segments: frame.encodedPrefix.segments + [.bytes(encoded)] + frame.encodedSuffix.segments)
+        let html = PersonalizedBytes(segments: frame.prefix.segments + content + frame.suffix.segments)
+        // The prefix ends a line and every block ends one, so the encodings simply follow each other.
+        let encodedHTML = EncodedPersonalizedBytes(segments: frame.encodedPrefix.segments + encoded + frame.encodedSuffix.segments)
 
         var text: [UInt8] = []
         let mark = "Part \(number) of \(total)"

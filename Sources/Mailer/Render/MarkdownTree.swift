@@ -91,7 +91,8 @@ struct MarkdownTree: Sendable {
         var tree = MarkdownTree()
         tree.nodes.reserveCapacity(markdown.count / 8)
         tree.bytes.reserveCapacity(markdown.count)
-        var kinds: [UInt32: Kind] = [:]
+        // Few distinct node types occur: a short list beats hashing per node.
+        var kinds: [(raw: UInt32, kind: Kind)] = []
         // Last child appended under each open parent, to link siblings without a second pass.
         var lastChild: [Int32] = []
         var stack: [Int32] = []
@@ -102,11 +103,11 @@ struct MarkdownTree: Sendable {
         while let node = current {
             let rawType = cmark_node_get_type(node).rawValue
             var kind: Kind
-            if let known = kinds[rawType] {
-                kind = known
+            if let known = kinds.first(where: { $0.raw == rawType }) {
+                kind = known.kind
             } else {
                 kind = Self.kind(of: node)
-                kinds[rawType] = kind
+                kinds.append((rawType, kind))
             }
             if kind == .tableHeader || kind == .tableRow {
                 // Header and body rows share one node type.
@@ -217,10 +218,11 @@ struct MarkdownTree: Sendable {
 
     private mutating func append(literal: UnsafePointer<CChar>?, to item: inout Node) {
         let start = bytes.count
-        if var p = literal {
-            while p.pointee != 0 {
-                bytes.append(UInt8(bitPattern: p.pointee))
-                p += 1
+        if let literal {
+            var count = 0
+            while literal[count] != 0 { count += 1 }
+            literal.withMemoryRebound(to: UInt8.self, capacity: count) {
+                bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
             }
         }
         item.textStart = Int32(start)

@@ -88,7 +88,7 @@ struct UnitBuilder {
             out.append(contentsOf: "</div>\n".utf8)
             var body = Array("[\(number)] ".utf8)
             body.append(contentsOf: text.renderBody(definition))
-            footnotes.append(FootnoteEntry(number: number, html: out, encodedHTML: QuotedPrintable.encoded(out), text: body))
+            footnotes.append(FootnoteEntry(number: number, html: out, encodedHTML: encoder.encoded(out), text: body))
         }
     }
 
@@ -96,14 +96,19 @@ struct UnitBuilder {
         numbers.reduce(0) { $0 + footnotes[Int($1) - 1].encodedSize }
     }
 
+    /// Reused for every block, so a block costs one exact-size allocation.
+    private var scratch: [UInt8] = []
+    private let encoder = QuotedPrintable.Encoder()
+
     private mutating func addBlock(_ block: Int32) {
-        var out: [UInt8] = []
-        html.render(block, into: &out)
+        scratch.removeAll(keepingCapacity: true)
+        html.render(block, into: &scratch)
+        let out = Array(scratch)
         let rendered = text.renderBlock(block)
         if out.isEmpty && rendered.text.allSatisfy({ $0 == 10 }) { return }  // dropped raw HTML
         let node = tree.nodes[Int(block)]
         let notes = closure(of: references(in: block))
-        let encoded = QuotedPrintable.encoded(out)
+        let encoded = encoder.encoded(out)
         let size = encoded.count
         let unit = ContentUnit(
             html: out, text: rendered.text, encodedHTML: encoded, footnotes: notes, isHeading: node.kind == .heading,
@@ -144,7 +149,7 @@ struct UnitBuilder {
         label: String
     ) {
         let group = Int32(groups.count)
-        let encodedClose = QuotedPrintable.encoded(close)
+        let encodedClose = encoder.encoded(close)
         var maxOpen = 0
         var previousOpen: [UInt8] = []
         var previousEncodedOpen: [UInt8] = []
@@ -152,12 +157,12 @@ struct UnitBuilder {
             // Most pieces share one open tag: encode it once.
             if piece.open != previousOpen {
                 previousOpen = piece.open
-                previousEncodedOpen = QuotedPrintable.encoded(piece.open)
+                previousEncodedOpen = encoder.encoded(piece.open)
             }
             maxOpen = max(maxOpen, previousEncodedOpen.count)
             units.append(
                 ContentUnit(
-                    html: piece.html, text: texts[i], encodedHTML: QuotedPrintable.encoded(piece.html),
+                    html: piece.html, text: texts[i], encodedHTML: encoder.encoded(piece.html),
                     footnotes: [], isHeading: false, line: Int(piece.line), label: label, group: group, openHTML: piece.open,
                     encodedOpen: previousEncodedOpen, leadText: i == 0 ? [] : lead))
         }
