@@ -37,8 +37,10 @@ if [ -f scripts/test-servers.sh ]; then
     eval "$(bash scripts/test-servers.sh start)"
 fi
 
-echo "test: building" >&2
-swift build --build-tests 2>&1 | grep -vE "^\[[0-9]+/[0-9]+\]" || true
-swift build --build-tests >/dev/null
+echo "test: building (log: build.log in the work folder, shown on failure)" >&2
+if ! swift build --build-tests >"$WORK/build.log" 2>&1; then
+    grep -vE "^\[[0-9]+/[0-9]+\]" "$WORK/build.log" >&2
+    exit 1
+fi
 echo "test: running the suite" >&2
 swift test --skip-build "$@"

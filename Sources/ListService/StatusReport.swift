@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Postgres
 
 /// What `listctl status` shows: per list, subscribers by status and issues by state.
