@@ -13,8 +13,8 @@ struct SubscribersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write what is stored (email, name, status, times, attributes) to stdout as CSV or JSON.",
             discussion: """
-                The CSV re-imports with `listctl import` (it is read as a listmonk-style file: \
-                status and attributes are kept). Rows stream out page by page, so any size works.
+                The CSV re-imports with `listctl import` (status, suppression, names, created \
+                times and attributes come back). Rows stream out page by page, so any size works.
                 """
         )
         @OptionGroup var global: GlobalOptions

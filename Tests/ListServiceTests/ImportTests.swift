@@ -416,6 +416,16 @@ struct ImportTests {
         let url = try makeTemporaryDirectory("export").appendingPathComponent("export.csv")
         let text = CSVWriter.line(ExportedSubscriber.csvHeader) + rows.map { CSVWriter.line($0.csvFields) }.joined()
         try Data(text.utf8).write(to: url)
+        // Into a fresh database: what comes back is what went out.
+        let fresh = try await ImportHarness.make()
+        defer { Task { await fresh.close() } }
+        try await fresh.run(url: url, ImportOptions(list: "main"))
+        #expect(try await fresh.statuses() == (try await harness.statuses()))
+        #expect(try await fresh.suppressed() == (try await harness.suppressed()))
+        let attributes = "SELECT email_key, attributes::text FROM subscribers ORDER BY 1"
+        #expect(try await fresh.connection.query(attributes).map { try $0.decode(String.self, at: 1) }
+            == (try await harness.connection.query(attributes).map { try $0.decode(String.self, at: 1) }))
+        // And into another list of the same database.
         try await harness.run(url: url, ImportOptions(list: "copy"))
         let original = try await harness.statuses()
         #expect(try await harness.statuses(list: "copy") == original)

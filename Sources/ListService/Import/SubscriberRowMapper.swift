@@ -38,6 +38,10 @@ struct SubscriberRowMapper {
     private var emailDisabled = -1
     private var subscribedToEmails = -1
     private var listmonkAttributes = -1
+    /// listctl export: `suppressed` true keeps the address suppressed.
+    private var suppressedColumn = -1
+    /// Columns that are neither fields nor attributes.
+    private var ignored: [Int] = []
     /// Mailchimp file kind, from the header: its status for every row.
     private var fixedStatus: (status: String, suppression: String?)?
     /// Per column: `true` when it goes into attributes.
@@ -84,6 +88,12 @@ struct SubscriberRowMapper {
             createdAt = column(["created_at"])
             status = column(["status", "subscription_status"])
             listmonkAttributes = column(["attributes"])
+            // listctl's own export (`listctl subscribers export`) reads as this
+            // format; its bookkeeping columns are not attributes.
+            if ExportedSubscriber.csvHeader.allSatisfy(folded.contains) {
+                suppressedColumn = column(["suppressed"])
+                ignored = ["list", "subscribed_at", "unsubscribed_at"].map { column([$0]) }
+            }
         case .tinyletter, .generic:
             createdAt = column(["created_at", "subscribed_at", "created", "date_added", "signup_date", "subscribed", "date"])
             status = column(["status"])
@@ -113,7 +123,8 @@ struct SubscriberRowMapper {
             throw ImportError(code: .unknownFormat, message: "\(fileName):1: no e-mail column in the header (\(header.joined(separator: ","))); name it with --map email=COLUMN")
         }
         var isAttribute = [Bool](repeating: true, count: header.count)
-        for index in [email, name, firstName, lastName, createdAt, status, unsubscribed, emailDisabled, subscribedToEmails, listmonkAttributes]
+        for index in [email, name, firstName, lastName, createdAt, status, unsubscribed, emailDisabled, subscribedToEmails, listmonkAttributes,
+            suppressedColumn] + ignored
         where index >= 0 {
             isAttribute[index] = false
         }
@@ -167,6 +178,9 @@ struct SubscriberRowMapper {
         }
         if subscribedToEmails >= 0, !(try Self.boolean(fields[subscribedToEmails], column: header[subscribedToEmails], empty: true)) {
             state = ("unsubscribed", "unsubscribed")
+        }
+        if suppressedColumn >= 0, try Self.boolean(fields[suppressedColumn], column: header[suppressedColumn]), state.suppression == nil {
+            state = (state.status == "active" || state.status == "pending" ? "unsubscribed" : state.status, "imported")
         }
 
         var created: String?
