@@ -31,7 +31,7 @@ struct ImportHarness {
 
     @discardableResult
     func run(_ name: String, _ options: ImportOptions = ImportOptions()) async throws -> ImportSummary {
-        try await importer.importFile(at: fixture(name), options: options, on: connection)
+        try await importer.importFile(at: importFixture(name), options: options, on: connection)
     }
 
     @discardableResult
@@ -212,7 +212,7 @@ struct ImportTests {
         #expect(try await harness.snapshot() == before)
         // The same rows in another file: nothing new, all unchanged.
         let copy = try makeTemporaryDirectory("import").appendingPathComponent("copy.csv")
-        var bytes = try Data(contentsOf: fixture("tinyletter_subscribers.csv"))
+        var bytes = try Data(contentsOf: importFixture("tinyletter_subscribers.csv"))
         bytes.append(contentsOf: Array("\r\n".utf8))
         try bytes.write(to: copy)
         let second = try await harness.run(url: copy)
@@ -231,13 +231,13 @@ struct ImportTests {
         #expect(try await harness.statuses()["ada@example.com"] == "unsubscribed", "the stored spelling is kept")
         #expect(summary.suppressed == 1)
         // A file that lists Hank and Gina as active, into another list: suppression carries over.
-        let url = try writeTemporary(Array("email,name\nhank@example.com,Hank\nGina@Example.com,Gina\nnew@example.com,New\n".utf8))
+        let url = try writeTemporaryFile(Array("email,name\nhank@example.com,Hank\nGina@Example.com,Gina\nnew@example.com,New\n".utf8))
         try await harness.run(url: url, ImportOptions(list: "other"))
         #expect(try await harness.statuses(list: "other") == [
             "hank@example.com": "bounced", "gina@example.com": "unsubscribed", "new@example.com": "active",
         ])
         // And back in main, an active row never undoes a status.
-        let again = try writeTemporary(Array("email,status\nhank@example.com,active\ngina@example.com,subscribed\n".utf8))
+        let again = try writeTemporaryFile(Array("email,status\nhank@example.com,active\ngina@example.com,subscribed\n".utf8))
         let summary2 = try await harness.run(url: again)
         #expect(summary2.updated == 0 && summary2.suppressed == 2)
         #expect(try await harness.statuses()["hank@example.com"] == "bounced")
@@ -287,7 +287,7 @@ struct ImportTests {
 
         var text = "email\n"
         for index in 0..<30 { text += "bad\(index)-at-example.com\n" }
-        let many = try writeTemporary(Array(text.utf8))
+        let many = try writeTemporaryFile(Array(text.utf8))
         let lots = await #expect(throws: ImportError.self) { try await harness.run(url: many) }
         #expect(lots?.rowErrors.count == 20)
         #expect(lots?.rowErrorCount == 30)
@@ -303,7 +303,7 @@ struct ImportTests {
         let summary = try await harness.run("invalid_rows.csv", ImportOptions(skipInvalid: true, rejectsURL: rejects))
         #expect(summary.inserted == 1 && summary.rejected == 5)
         #expect(try await harness.statuses() == ["good@example.com": "active"])
-        let rows = try readAll(rejects)
+        let rows = try readCSV(rejects)
         #expect(rows.count == 6)
         #expect(rows[0].fields == ["line", "reason", "Email", "Name"])
         #expect(rows[1].fields[0] == "3" && rows[1].fields[2] == "no-at-sign.example.com")
@@ -336,7 +336,7 @@ struct ImportTests {
         #expect(issues.last?.sentAt == Date(timeIntervalSince1970: 1_399_737_600))
         let source = try await harness.connection.query("SELECT source FROM issues WHERE subject = 'Issue #1: Hello'")[0]
         #expect(try source.decode(String.self, at: 0).contains("&quot;subscribing&quot;.</p>\r\n<p>"))
-        let copy = try writeTemporary(Array(try Data(contentsOf: fixture("tinyletter_archive.csv"))) + Array("\n".utf8), name: "archive.csv")
+        let copy = try writeTemporaryFile(Array(try Data(contentsOf: importFixture("tinyletter_archive.csv"))) + Array("\n".utf8), name: "archive.csv")
         let again = try await harness.run(url: copy, ImportOptions(list: "letters"))
         #expect(again.inserted == 0 && again.unchanged == 2)
     }
@@ -365,14 +365,14 @@ struct ImportTests {
     func existingSubscriberOtherList() async throws {
         let harness = try await ImportHarness.make()
         defer { Task { await harness.close() } }
-        try await harness.run(url: try writeTemporary(Array("email,name,city\nx@example.com,Old,Oslo\n".utf8)), ImportOptions(list: "a"))
-        let summary = try await harness.run(url: try writeTemporary(Array("email,name,zip\nX@example.com,New,0150\n".utf8)), ImportOptions(list: "b"))
+        try await harness.run(url: try writeTemporaryFile(Array("email,name,city\nx@example.com,Old,Oslo\n".utf8)), ImportOptions(list: "a"))
+        let summary = try await harness.run(url: try writeTemporaryFile(Array("email,name,zip\nX@example.com,New,0150\n".utf8)), ImportOptions(list: "b"))
         #expect(summary.inserted == 1 && summary.updated == 0)
         let row = try await harness.connection.query("SELECT email, name, attributes::text FROM subscribers")[0]
         #expect(try row.decode(String.self, at: 0) == "x@example.com")
         #expect(try row.decode(String.self, at: 1) == "New")
         #expect(try row.decode(String.self, at: 2) == #"{"zip": "0150", "city": "Oslo"}"#)
-        let again = try await harness.run(url: try writeTemporary(Array("email,name\nx@example.com,Newer\n".utf8)), ImportOptions(list: "b"))
+        let again = try await harness.run(url: try writeTemporaryFile(Array("email,name\nx@example.com,Newer\n".utf8)), ImportOptions(list: "b"))
         #expect(again.updated == 1 && again.inserted == 0)
         #expect(try await harness.connection.query("SELECT name FROM subscribers")[0].decode(String.self, at: 0) == "Newer")
     }
@@ -383,8 +383,8 @@ struct ImportTests {
         defer { Task { await harness.close() } }
         var text = "email,name\n"
         for index in 0..<2000 { text += "reader\(index)@example.com,Reader \(index)\n" }
-        let first = try writeTemporary(Array(text.utf8), name: "a.csv")
-        let second = try writeTemporary(Array((text + "extra@example.com,Extra\n").utf8), name: "b.csv")
+        let first = try writeTemporaryFile(Array(text.utf8), name: "a.csv")
+        let second = try writeTemporaryFile(Array((text + "extra@example.com,Extra\n").utf8), name: "b.csv")
         let other = try await harness.test.connect()
         async let a = harness.importer.importFile(at: first, options: ImportOptions(list: "one"), on: harness.connection)
         async let b = harness.importer.importFile(at: second, options: ImportOptions(list: "two"), on: other)
