@@ -23,6 +23,7 @@ struct AddressNormalizationTests {
         ("li@例え.テスト", "li@xn--r8jz45g.xn--zckzah"),
         ("zoë@example.com", "zoë@example.com"),
         ("a@bücher。de", "a@xn--bcher-kva.de"),
+        ("a@ＥＸＡＭＰＬＥ.com", "a@example.com"),
     ])
     func idn(input: String, expected: String) throws {
         #expect(try EmailAddress(normalizing: input).address == expected)

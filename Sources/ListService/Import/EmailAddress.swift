@@ -59,12 +59,17 @@ public struct EmailAddress: Sendable, Hashable, CustomStringConvertible {
             if label.utf8.allSatisfy({ $0 < 0x80 }) {
                 ascii = label.lowercased()
             } else {
-                // Lower-case and compose (NFC) before encoding, as IDNA's mapping step does for common input.
-                let mapped = label.lowercased().precomposedStringWithCanonicalMapping
-                guard let encoded = Punycode.encode(mapped) else {
-                    throw fail("the domain of \(Self.quoted(trimmed)) cannot be converted to ASCII")
+                // Compatibility composition (NFKC) and lower case before encoding, as
+                // IDNA's mapping does for common input: full-width letters become ASCII.
+                let mapped = label.precomposedStringWithCompatibilityMapping.lowercased()
+                if mapped.utf8.allSatisfy({ $0 < 0x80 }) {
+                    ascii = mapped
+                } else {
+                    guard let encoded = Punycode.encode(mapped) else {
+                        throw fail("the domain of \(Self.quoted(trimmed)) cannot be converted to ASCII")
+                    }
+                    ascii = "xn--" + encoded
                 }
-                ascii = "xn--" + encoded
             }
             guard ascii.utf8.count <= 63 else { throw fail("a label of the domain of \(Self.quoted(trimmed)) is longer than 63 bytes") }
             guard ascii.utf8.allSatisfy({ Self.isLDH($0) }), ascii.first != "-", ascii.last != "-" else {
