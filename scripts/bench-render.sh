@@ -76,15 +76,19 @@ hyperfine --warmup 2 --runs "$RUNS" --export-json "$WORK/result.json" \
     -n "listctl preview" "$LISTCTL preview $WORK/issue.md" \
     -n "listctl preview --out" "$LISTCTL preview $WORK/issue.md --out $WORK/out" >&2
 
-python3 - "$WORK/result.json" "$BYTES" "$PARTS" "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" <<'PY'
+# Per-recipient cost: personalised messages built from the prepared parts.
+MESSAGES=$("$LISTCTL" preview "$WORK/issue.md" --time-messages "${MESSAGE_COUNT:-50000}" | tail -1)
+echo "bench-render: $MESSAGES" >&2
+
+python3 - "$WORK/result.json" "$BYTES" "$PARTS" "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$MESSAGES" "$(uptime | sed 's/.*load average: //')" <<'PY'
 import json, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-size, parts, when, cores = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+size, parts, when, cores, messages, load = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 base = results["cmark-gfm"]["mean"]
 lines = [
     "# Render benchmark (`make bench-render`)",
     "",
-    f"Measured {when} on this machine ({cores} cores, shared), release build, hyperfine mean of the runs.",
+    f"Measured {when} on this machine ({cores} cores, shared with other work; load average {load}), release build, hyperfine mean of the runs.",
     f"Input: a generated {int(size):,}-byte Markdown issue (sections, footnotes, lists, tables, code, quotes),",
     f"split into {parts} parts at the default 90,000-byte budget.",
     "",
@@ -99,7 +103,13 @@ lines += [
     "",
     f"`listctl preview` (parse, render HTML and text, split, quoted-printable encode every part) takes "
     f"{ratio:.2f}× the time of `cmark-gfm` rendering the same file to HTML; the target is ≤ 3×. "
-    "`--out` also writes part-K.html/.txt/.eml for every part.",
+    "`--out` also writes part-K.html/.txt/.eml for every part. CPU time (user + system) is the steadier "
+    f"figure on a shared machine: {(results['listctl preview']['user'] + results['listctl preview']['system']) / (results['cmark-gfm']['user'] + results['cmark-gfm']['system']):.2f}× cmark-gfm's.",
+    "",
+    "Per-recipient message building (`listctl preview --time-messages N`: MessageBuilder.message(for:part:) "
+    "from prepared parts, cycling through the parts, one core):",
+    "",
+    f"    {messages}",
     "",
     "Reproduce: `make bench-render` (or `bash scripts/bench-render.sh`).",
 ]

@@ -35,7 +35,7 @@ struct PreviewCommand: AsyncParsableCommand {
             return
         }
         guard let data = FileManager.default.contents(atPath: file) else {
-            throw ValidationError("cannot read \(file): no such file or not readable")
+            throw MailerError(code: .unreadableFile, message: "cannot read the issue: no such file, or not readable", file: file)
         }
         let document = try IssueDocument.parse(bytes: Array(data), fileName: file)
         let identity = try await resolveIdentity(slug: list ?? nil)

@@ -104,7 +104,7 @@ struct SplitterPropertyTests {
     func invariants() async throws {
         await propertyCheck(count: 2000, input: Gen<UInt64>.value(), Gen.int(in: 9_000...40_000)) { seed, budget in
             var generator = IssueGenerator(state: seed)
-            let markdown = generator.document(maxBlocks: 16)
+            let markdown = generator.document(maxBlocks: 12)
             let issue = try MailerFixtures.render(markdown, budget: budget)
             try MailerFixtures.expectSplitInvariants(issue, markdown: markdown, budget: budget)
             try Self.expectNearMinimum(markdown: markdown, budget: budget, issue: issue)

@@ -27,7 +27,7 @@ public struct IssueRenderer: Sendable {
     ///   template; `.invalidArgument` for a budget the template alone exceeds.
     public func render(_ document: IssueDocument, viewInBrowserURL: String? = nil) throws -> RenderedIssue {
         let tree = MarkdownTree.parse(document.body)
-        let subject = document.subject ?? Self.firstHeading(tree) ?? document.fileName
+        let subject = document.subject ?? Self.firstHeading(tree) ?? Self.stem(document.fileName)
         let frames = FrameCache(renderer: self, subject: subject, preheader: document.preheader, viewInBrowserURL: viewInBrowserURL)
 
         // Blocks are cut into pieces only when over the room a part has even
@@ -103,6 +103,13 @@ public struct IssueRenderer: Sendable {
     static let notesHeadingHTML: [UInt8] = Array(
         (#"<hr style="\#(HTMLRenderer.Style.rule)" />"# + "\n"
             + #"<p style="margin:0 0 10px 0;font-size:14px;font-weight:bold;color:#555555;">Notes</p>"# + "\n").utf8)
+
+    /// `issue-12` for `drafts/issue-12.md`: a subject of last resort.
+    static func stem(_ path: String) -> String {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return name }
+        return String(name[..<dot])
+    }
 
     private static func firstHeading(_ tree: MarkdownTree) -> String? {
         guard let heading = tree.nodes.firstIndex(where: { $0.kind == .heading }) else { return nil }

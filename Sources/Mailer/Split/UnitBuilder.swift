@@ -112,7 +112,7 @@ struct UnitBuilder {
         let size = encoded.count
         let unit = ContentUnit(
             html: out, text: rendered.text, encodedHTML: encoded, footnotes: notes, isHeading: node.kind == .heading,
-            line: Int(node.line), label: Self.label(node))
+            line: Int(node.line), label: label(block))
         guard size + footnoteCost(notes) > threshold else {
             units.append(unit)
             return
@@ -353,9 +353,18 @@ struct UnitBuilder {
         for (offset, notes) in pieceNotes.enumerated() { units[first + offset].footnotes = notes }
     }
 
-    private static func label(_ node: MarkdownTree.Node) -> String {
+    private func label(_ block: Int32) -> String {
+        let node = tree.nodes[Int(block)]
         switch node.kind {
-        case .paragraph: return "paragraph"
+        case .paragraph:
+            // The usual culprit is an image with its data inline.
+            var i = block + 1
+            let end = subtreeEnd(block)
+            while i < end {
+                if tree.nodes[Int(i)].kind == .image { return "paragraph (it holds an image)" }
+                i += 1
+            }
+            return "paragraph"
         case .heading: return "heading"
         case .list: return "list"
         case .table: return "table"
