@@ -2,7 +2,8 @@ extension EmailTemplate {
     /// The built-in template: a centred 600-pixel table, inline styles only,
     /// hidden preheader, optional "view in browser" link, part navigation at
     /// top and bottom, and a footer with the list's name, postal address and
-    /// a visible unsubscribe link. Copy it to start a template of your own
+    /// a visible unsubscribe link. The preheader is padded with invisible
+    /// characters so inboxes do not pull body text into the preview line. Copy it to start a template of your own
     /// (`listctl preview --print-template` prints it).
     public static let defaultSource = #"""
 <!DOCTYPE html>
@@ -11,11 +12,13 @@ extension EmailTemplate {
 <meta http-equiv="Content-Type" content="text/html; charset=utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="x-apple-disable-message-reformatting">
+<meta name="color-scheme" content="light">
+<meta name="supported-color-schemes" content="light">
 <title>{{subject}}</title>
 </head>
 <body style="margin:0;padding:0;background-color:#f4f4f4;">
 {{#has_preheader}}
-<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all;color:#f4f4f4;">{{preheader}}</div>
+<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all;color:#f4f4f4;">{{preheader}}&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;</div>
 {{/has_preheader}}
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background-color:#f4f4f4;">
 <tr>
