@@ -8,7 +8,7 @@ APT_PACKAGES=(
     libcmark-gfm-dev libcmark-gfm-extensions-dev cmark-gfm
     postgresql postgresql-contrib postfix swaks hyperfine openssl
 )
-PIP_PACKAGES=(aiosmtpd dkimpy moto flask)
+PIP_PACKAGES=(aiosmtpd dkimpy pynacl "moto[server]" botocore)
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 
@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-upgrade "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c "import aiosmtpd, dkim, moto, flask" 2>/dev/null; then
+if ! python3 -c "import aiosmtpd, dkim, nacl, moto, flask, flask_cors, botocore" && command -v moto_server >/dev/null 2>/dev/null; then
     echo "setup: installing Python test tools: ${PIP_PACKAGES[*]}" >&2
     python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi
