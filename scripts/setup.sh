@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-upgrade "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c "import aiosmtpd, dkim, nacl, moto, flask, flask_cors, botocore" && command -v moto_server >/dev/null 2>/dev/null; then
+if ! { python3 -c "import aiosmtpd, dkim, nacl, moto, flask, flask_cors, botocore" 2>/dev/null && command -v moto_server >/dev/null; }; then
     echo "setup: installing Python test tools: ${PIP_PACKAGES[*]}" >&2
     python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi
