@@ -199,7 +199,8 @@ struct HTMLRenderer {
             imageDepth += 1
         case .footnoteReference:
             let number = "\(node.number)"
-            out.append(contentsOf: "<sup><a href=\"#fn-\(number)\" style=\"\(Style.footnoteRef)\">\(number)</a></sup>".utf8)
+            // line-height:0 keeps the superscript from spreading its line.
+            out.append(contentsOf: "<sup style=\"line-height:0;\"><a href=\"#fn-\(number)\" style=\"\(Style.footnoteRef)\">\(number)</a></sup>".utf8)
             return false
         }
         return true

@@ -82,9 +82,22 @@ struct UnitBuilder {
             var out: [UInt8] = Array(
                 #"<div id="fn-\#(number)" style="margin:0 0 10px 0;font-size:14px;line-height:21px;color:#555555;">"#.utf8)
             out.append(10)
-            out.append(contentsOf: #"<p style="margin:0;font-weight:bold;">\#(number).</p>"#.utf8)
-            out.append(10)
-            html.render(definition, into: &out)
+            let first = tree.nodes[Int(definition)].firstChild
+            var rest = first
+            if first >= 0 && tree.nodes[Int(first)].kind == .paragraph {
+                // The number leads the note's first paragraph, as in print.
+                out.append(contentsOf: #"<p style="margin:0 0 6px 0;"><strong>\#(number).</strong> "#.utf8)
+                html.renderInlines(from: tree.nodes[Int(first)].firstChild, upTo: -1, into: &out)
+                out.append(contentsOf: "</p>\n".utf8)
+                rest = tree.nodes[Int(first)].nextSibling
+            } else {
+                out.append(contentsOf: #"<p style="margin:0 0 6px 0;"><strong>\#(number).</strong></p>"#.utf8)
+                out.append(10)
+            }
+            while rest >= 0 {
+                html.render(rest, into: &out)
+                rest = tree.nodes[Int(rest)].nextSibling
+            }
             out.append(contentsOf: "</div>\n".utf8)
             var body = Array("[\(number)] ".utf8)
             body.append(contentsOf: text.renderBody(definition))
