@@ -37,6 +37,13 @@ public struct PersonalizedBytes: Sendable, Equatable {
 
     public init(segments: [Segment]) { self.segments = segments }
 
+    /// The bytes with each hole written as its token (`@@LISTCTL-EMAIL@@`…):
+    /// a plain form for storage (`issue_parts`); `init(tokenized:)` reads it back.
+    public var tokenized: [UInt8] { filled { Array($0.token.utf8) } }
+
+    /// Reads bytes written by `tokenized`.
+    public init(tokenized bytes: [UInt8]) { self.init(scanning: bytes) }
+
     /// Splits `bytes` at every field token.
     init(scanning bytes: [UInt8]) {
         var segments: [Segment] = []
