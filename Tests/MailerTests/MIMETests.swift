@@ -149,6 +149,17 @@ struct MIMETests {
         #expect(MessageBuilder.rfc5322Date(MailerFixtures.date) == "Fri, 27 Nov 2026 12:00:00 +0000")
     }
 
+    @Test("the tokenized form of a part reads back to the same holes")
+    func tokenized() throws {
+        let (_, issue) = try RenderingTests.realistic()
+        let part = issue.parts[0]
+        let restored = PersonalizedBytes(tokenized: part.html.tokenized)
+        #expect(restored.fieldCounts == part.html.fieldCounts)
+        let fill: (RecipientField) -> [UInt8] = { Array(MailerFixtures.recipient.value(of: $0).utf8) }
+        #expect(restored.filled(fill) == part.html.filled(fill))
+        #expect(String(decoding: part.text.tokenized, as: UTF8.self).contains("Unsubscribe: @@LISTCTL-UNSUBSCRIBE-URL@@"))
+    }
+
     @Test("the trace header parses back and rejects junk")
     func trace() {
         #expect(MessageBuilder.parseTrace("12.42.3")! == ("12", "42", 3))
