@@ -72,6 +72,22 @@ struct MIMETests {
         }
     }
 
+    @Test("headers too long to fold at spaces are encoded, never over 78 characters a line")
+    func longHeaders() throws {
+        let subject = String(repeating: "Unbreakable", count: 120)
+        let (issue, builder) = try Self.builder("---\nsubject: \(subject)\n---\nHello.\n")
+        var recipient = MailerFixtures.recipient
+        recipient.name = "A \"quoted\" name, " + String(repeating: "very long ", count: 30)
+        let message = try builder.message(for: recipient, part: 1, date: MailerFixtures.date)
+        let head = String(decoding: message.data, as: UTF8.self).components(separatedBy: "\r\n\r\n")[0]
+        #expect(head.components(separatedBy: "\r\n").allSatisfy { $0.utf8.count <= 78 })
+        let parsed = try MailerFixtures.parseMIME(message.data)
+        #expect((parsed["defects"] as? [String]) == [])
+        let headers = try #require(parsed["headers"] as? [String: [String]])
+        #expect(headers["subject"] == [issue.parts[0].subject])
+        #expect(headers["to"]?.first?.hasSuffix("<reader@example.net>") == true)
+    }
+
     @Test("a line break in any header value is an error, never a new header")
     func headerInjection() throws {
         let (issue, builder) = try Self.builder("Hello.\n")

@@ -57,7 +57,11 @@ enum HeaderEncoding {
 
     /// An unstructured value (Subject): as is when ASCII, encoded words otherwise.
     static func unstructured(_ value: String, header: String) -> [String] {
-        if isASCII(value) { return value.split(separator: " ", omittingEmptySubsequences: false).map(String.init) }
+        if isASCII(value) {
+            let words = value.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            // A word too long to fold around would make an over-long line: encode it instead.
+            if words.allSatisfy({ $0.utf8.count <= 75 }) { return words }
+        }
         return encodedWords(value, firstRoom: 78 - header.utf8.count - 2)
     }
 
@@ -67,14 +71,16 @@ enum HeaderEncoding {
     static func phrase(_ name: String, header: String = "Reply-To") -> [String] {
         if isASCII(name) {
             if name.utf8.allSatisfy({ atext.contains($0) }) {
-                return name.split(separator: " ").map(String.init)
+                let words = name.split(separator: " ").map(String.init)
+                if words.allSatisfy({ $0.utf8.count <= 75 }) { return words }
             }
             var quoted = "\""
             for character in name {
                 if character == "\"" || character == "\\" { quoted.append("\\") }
                 quoted.append(character)
             }
-            return [quoted + "\""]
+            // A quoted string cannot be folded; a long one goes as encoded words.
+            if quoted.utf8.count < 70 { return [quoted + "\""] }
         }
         return encodedWords(name, firstRoom: 78 - header.utf8.count - 2)
     }
