@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ListService
+import Mailer
 import Logging
 
 /// Options every command that touches the database takes.
@@ -29,6 +30,16 @@ struct GlobalOptions: ParsableArguments {
     func openDatabase(requireSchema: Bool = true) async throws -> ListDatabase {
         let configuration = configuration()
         return try await ListDatabase.open(configuration, requireSchema: requireSchema, logger: logger)
+    }
+
+    /// The Mailer's view of list `listSlug` (from the database), or of no list
+    /// (from the environment, no database needed) when `listSlug` is nil.
+    func identity(listSlug: String?, standaloneSlug: String) async throws -> ListIdentity {
+        let configuration = configuration()
+        guard let listSlug else { return try configuration.standaloneIdentity(slug: standaloneSlug) }
+        let database = try await openDatabase()
+        defer { Task { await database.close() } }
+        return try await ListStore(database: database).require(listSlug).identity(configuration)
     }
 
     nonisolated(unsafe) private static var bootstrapped = false

@@ -67,22 +67,7 @@ struct PreviewCommand: AsyncParsableCommand {
 
     /// The list's identity: from the database with --list, else from the environment.
     private func resolveIdentity(slug: String?) async throws -> ListIdentity {
-        let configuration = global.configuration()
-        guard let slug else {
-            let sender = try NamedAddress(parsing: configuration.defaultFrom ?? "Newsletter <newsletter@example.com>", field: "LISTCTL_FROM")
-            let name = sender.name.isEmpty ? "Newsletter" : sender.name
-            return ListIdentity(
-                name: name, slug: "preview", fromName: name, fromAddress: sender.address,
-                baseURL: configuration.defaultBaseURL, postalAddress: "")
-        }
-        let database = try await global.openDatabase()
-        defer { Task { await database.close() } }
-        let list = try await ListStore(database: database).require(slug)
-        let sender = try list.sender(defaultFrom: configuration.defaultFrom)
-        return ListIdentity(
-            name: list.name, slug: list.slug, fromName: sender.name.isEmpty ? list.name : sender.name,
-            fromAddress: sender.address, replyTo: list.replyTo, baseURL: list.publicBaseURL(default: configuration.defaultBaseURL),
-            postalAddress: list.postalAddress ?? "", allowRawHTML: list.allowRawHTML)
+        try await global.identity(listSlug: slug, standaloneSlug: "preview")
     }
 
     private func write(_ issue: RenderedIssue, identity: ListIdentity, to directory: String) throws {
