@@ -85,6 +85,8 @@ let package = Package(
         .testTarget(
             name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "ListctlCLITests", dependencies: ["TestSupport", .target(name: "listctl")], swiftSettings: swiftSettings),
+        .testTarget(
             name: "MailerTests",
             dependencies: ["Mailer", .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["Golden"],
