@@ -90,3 +90,11 @@ func formatTimestamp(_ date: Date) -> String {
     formatter.formatOptions = [.withInternetDateTime]
     return formatter.string(from: date)
 }
+
+/// "View in browser" link of an issue file: `<base>/issues/<file stem>`,
+/// percent-encoded; `nil` without a public base URL.
+func archiveURL(base: String?, fileStem: String) -> String? {
+    guard let base else { return nil }
+    let segment = fileStem.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? "issue"
+    return "\(base)/issues/\(segment)"
+}

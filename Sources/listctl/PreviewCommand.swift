@@ -42,7 +42,7 @@ struct PreviewCommand: AsyncParsableCommand {
         let emailTemplate = try template.map { try EmailTemplate.load(path: $0) } ?? .default
         let renderer = IssueRenderer(identity: identity, template: emailTemplate, budget: budget)
         let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        let issue = try renderer.render(document, viewInBrowserURL: identity.baseURL.map { "\($0)/issues/\(stem)" })
+        let issue = try renderer.render(document, viewInBrowserURL: archiveURL(base: identity.baseURL, fileStem: stem))
 
         if let out {
             try write(issue, identity: identity, to: out)

@@ -47,16 +47,20 @@ struct SendCommand: AsyncParsableCommand {
         let identity = try await resolveIdentity()
         let renderer = IssueRenderer(identity: identity, budget: budget)
         let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        let issue = try renderer.render(document, viewInBrowserURL: identity.baseURL.map { "\($0)/issues/\(stem)" })
+        let issue = try renderer.render(document, viewInBrowserURL: archiveURL(base: identity.baseURL, fileStem: stem))
 
         let (transportConfiguration, notice) = try TransportConfiguration.fromEnvironment()
         if let notice { printError(notice) }
         let signer = try DKIMSigner.fromEnvironment()
         let transport = try transportConfiguration.makeTransport(signer: signer, logger: global.logger)
 
-        let builder = try MessageBuilder(identity: identity, issueID: "test-\(stem)", parts: issue.parts)
+        // Message-IDs must be unique per test send (mail providers drop a
+        // second message with a Message-ID they have seen) and header-safe
+        // whatever the file is called.
+        let safeStem = String(stem.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "-" || $0 == "_") }.prefix(40))
+        let builder = try MessageBuilder(identity: identity, issueID: "test-\(safeStem.isEmpty ? "issue" : safeStem)", parts: issue.parts)
         let recipient = Recipient(
-            email: address, subscriberID: "test-copy",
+            email: address, subscriberID: "copy-\(Int(Date().timeIntervalSince1970 * 1000))",
             unsubscribeURL: (identity.baseURL ?? "https://example.com") + "/unsubscribe/TEST-COPY")
         print("sending \(issue.parts.count) part(s) to \(address) via \(transport.displayName)")
         var failures = 0
