@@ -26,25 +26,19 @@ fi
 
 WORK=$(mktemp -d /tmp/listctl-bench.XXXXXX)
 chmod 755 "$WORK"
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+. scripts/lib/throwaway-postgres.sh
 PGPORT=${LISTCTL_BENCH_PGPORT:-$((20000 + RANDOM % 20000))}
 PGDATA=$WORK/pgdata
-as_postgres() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
 cleanup() {
     status=$?
-    if [ -d "$PGDATA" ]; then as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true; fi
+    throwaway_postgres_stop "$PGDATA"
     if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; else echo "bench: kept $WORK" >&2; fi
     exit $status
 }
 trap cleanup EXIT INT TERM
 
 echo "bench: starting a throwaway PostgreSQL on 127.0.0.1:$PGPORT (fsync off)" >&2
-mkdir -p "$PGDATA"
-if [ "$(id -u)" -eq 0 ]; then chown postgres "$PGDATA"; fi
-as_postgres "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
-as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -o "-p $PGPORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB -c max_wal_size=4GB" start >/dev/null
+throwaway_postgres_start "$PGDATA" "$PGPORT" -c shared_buffers=256MB -c max_wal_size=4GB
 BASE="postgresql://postgres@127.0.0.1:$PGPORT"
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
