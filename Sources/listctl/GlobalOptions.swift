@@ -32,14 +32,30 @@ struct GlobalOptions: ParsableArguments {
         return try await ListDatabase.open(configuration, requireSchema: requireSchema, logger: logger)
     }
 
+    /// Opens the database, lends it to `body`, and closes it however `body` ends.
+    func withDatabase<T>(
+        requireSchema: Bool = true, isolation: isolated (any Actor)? = #isolation,
+        _ body: (ListDatabase) async throws -> T
+    ) async throws -> T {
+        let database = try await openDatabase(requireSchema: requireSchema)
+        do {
+            let value = try await body(database)
+            await database.close()
+            return value
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
     /// The Mailer's view of list `listSlug` (from the database), or of no list
     /// (from the environment, no database needed) when `listSlug` is nil.
     func identity(listSlug: String?, standaloneSlug: String) async throws -> ListIdentity {
         let configuration = configuration()
         guard let listSlug else { return try configuration.standaloneIdentity(slug: standaloneSlug) }
-        let database = try await openDatabase()
-        defer { Task { await database.close() } }
-        return try await ListStore(database: database).require(listSlug).identity(configuration)
+        return try await withDatabase { database in
+            try await ListStore(database: database).require(listSlug).identity(configuration)
+        }
     }
 
     nonisolated(unsafe) private static var bootstrapped = false

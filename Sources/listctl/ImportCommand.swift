@@ -81,41 +81,41 @@ struct ImportCommand: AsyncParsableCommand {
             return
         }
 
-        let database = try await global.openDatabase()
-        defer { Task { await database.close() } }
-        let bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) == 1)
-        let summary: ImportSummary
-        do {
-            summary = try await SubscriberImporter(database: database).importFile(at: url, options: options) { read, total in
-                bar.update(read, of: total)
+        try await global.withDatabase { database in
+            let bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) == 1)
+            let summary: ImportSummary
+            do {
+                summary = try await SubscriberImporter(database: database).importFile(at: url, options: options) { read, total in
+                    bar.update(read, of: total)
+                }
+            } catch {
+                bar.finish()
+                throw error
             }
-        } catch {
             bar.finish()
-            throw error
+            if json {
+                try printJSON(summary)
+                return
+            }
+            if summary.alreadyImported {
+                print("\(summary.file) was already imported into list \(summary.list); nothing changed.")
+                return
+            }
+            let what = summary.format == .tinyletterArchive ? "issues" : "subscribers"
+            print("\(summary.dryRun ? "dry run, nothing written: would import" : "imported") \(summary.rows) rows of \(what) from \(summary.file) (\(summary.format.rawValue)) into list \(summary.list)")
+            var lines: [[String]] = [
+                ["inserted", String(summary.inserted)],
+                ["updated", String(summary.updated)],
+                ["unchanged", String(summary.unchanged)],
+            ]
+            if summary.format != .tinyletterArchive {
+                lines.append(["suppressed", "\(summary.suppressed) (unsubscribed, bounced or complained: kept so)"])
+                lines.append(["rejected", String(summary.rejected) + (summary.rejectsFile.map { " (written to \($0))" } ?? "")])
+                if summary.duplicates > 0 { lines.append(["duplicates", "\(summary.duplicates) (same address twice in the file, merged)"]) }
+                if summary.skipped > 0 { lines.append(["skipped", "\(summary.skipped) (deletion requests)"]) }
+            }
+            for line in lines { print("  " + line[0].padding(toLength: 11, withPad: " ", startingAt: 0) + line[1]) }
         }
-        bar.finish()
-        if json {
-            try printJSON(summary)
-            return
-        }
-        if summary.alreadyImported {
-            print("\(summary.file) was already imported into list \(summary.list); nothing changed.")
-            return
-        }
-        let what = summary.format == .tinyletterArchive ? "issues" : "subscribers"
-        print("\(summary.dryRun ? "dry run, nothing written: would import" : "imported") \(summary.rows) rows of \(what) from \(summary.file) (\(summary.format.rawValue)) into list \(summary.list)")
-        var lines: [[String]] = [
-            ["inserted", String(summary.inserted)],
-            ["updated", String(summary.updated)],
-            ["unchanged", String(summary.unchanged)],
-        ]
-        if summary.format != .tinyletterArchive {
-            lines.append(["suppressed", "\(summary.suppressed) (unsubscribed, bounced or complained: kept so)"])
-            lines.append(["rejected", String(summary.rejected) + (summary.rejectsFile.map { " (written to \($0))" } ?? "")])
-            if summary.duplicates > 0 { lines.append(["duplicates", "\(summary.duplicates) (same address twice in the file, merged)"]) }
-            if summary.skipped > 0 { lines.append(["skipped", "\(summary.skipped) (deletion requests)"]) }
-        }
-        for line in lines { print("  " + line[0].padding(toLength: 11, withPad: " ", startingAt: 0) + line[1]) }
     }
 }
 

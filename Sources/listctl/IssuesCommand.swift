@@ -17,24 +17,24 @@ struct IssuesCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let database = try await global.openDatabase()
-            defer { Task { await database.close() } }
-            let issues = try await IssueList(database: database).issues(list: list)
-            if json {
-                try printJSON(issues)
-                return
+            try await global.withDatabase { database in
+                let issues = try await IssueList(database: database).issues(list: list)
+                if json {
+                    try printJSON(issues)
+                    return
+                }
+                if issues.isEmpty {
+                    print("No issues yet. Import an archive with `listctl import letters.csv`, or send one with `listctl send issue.md`.")
+                    return
+                }
+                printTable(
+                    ["ID", "LIST", "STATE", "DATE", "SUBJECT"],
+                    issues.map { issue in
+                        let date = issue.sentAt ?? issue.scheduledAt ?? issue.createdAt
+                        return [String(issue.id), issue.list, issue.state + (issue.sourceFormat == "html" ? " (archive)" : ""),
+                                formatTimestamp(date), issue.subject]
+                    })
             }
-            if issues.isEmpty {
-                print("No issues yet. Import an archive with `listctl import letters.csv`, or send one with `listctl send issue.md`.")
-                return
-            }
-            printTable(
-                ["ID", "LIST", "STATE", "DATE", "SUBJECT"],
-                issues.map { issue in
-                    let date = issue.sentAt ?? issue.scheduledAt ?? issue.createdAt
-                    return [String(issue.id), issue.list, issue.state + (issue.sourceFormat == "html" ? " (archive)" : ""),
-                            formatTimestamp(date), issue.subject]
-                })
         }
     }
 }

@@ -29,18 +29,18 @@ struct ListsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let database = try await global.openDatabase()
-            defer { Task { await database.close() } }
-            let lists = try await ListStore(database: database).all()
-            if json {
-                try printJSON(lists)
-                return
+            try await global.withDatabase { database in
+                let lists = try await ListStore(database: database).all()
+                if json {
+                    try printJSON(lists)
+                    return
+                }
+                if lists.isEmpty {
+                    print("No lists yet. Create one with `listctl lists create SLUG --from \"Name <address>\"`.")
+                    return
+                }
+                printTable(["SLUG", "NAME", "FROM", "BASE URL"], lists.map { [$0.slug, $0.name, $0.from ?? "-", $0.baseURL ?? "-"] })
             }
-            if lists.isEmpty {
-                print("No lists yet. Create one with `listctl lists create SLUG --from \"Name <address>\"`.")
-                return
-            }
-            printTable(["SLUG", "NAME", "FROM", "BASE URL"], lists.map { [$0.slug, $0.name, $0.from ?? "-", $0.baseURL ?? "-"] })
         }
     }
 
@@ -51,12 +51,12 @@ struct ListsCommand: AsyncParsableCommand {
         @OptionGroup var fields: Fields
 
         func run() async throws {
-            let database = try await global.openDatabase()
-            defer { Task { await database.close() } }
-            let list = try await ListStore(database: database).create(slug, fields.changes)
-            print("created list \(list.slug)")
-            if list.fromAddress == nil, global.configuration().defaultFrom == nil {
-                printError("note: list \(list.slug) has no sender yet; set one with `listctl lists set \(list.slug) --from \"Name <address>\"` before sending.")
+            try await global.withDatabase { database in
+                let list = try await ListStore(database: database).create(slug, fields.changes)
+                print("created list \(list.slug)")
+                if list.fromAddress == nil, global.configuration().defaultFrom == nil {
+                    printError("note: list \(list.slug) has no sender yet; set one with `listctl lists set \(list.slug) --from \"Name <address>\"` before sending.")
+                }
             }
         }
     }
@@ -68,10 +68,10 @@ struct ListsCommand: AsyncParsableCommand {
         @OptionGroup var fields: Fields
 
         func run() async throws {
-            let database = try await global.openDatabase()
-            defer { Task { await database.close() } }
-            let list = try await ListStore(database: database).update(slug, fields.changes)
-            print("updated list \(list.slug)")
+            try await global.withDatabase { database in
+                let list = try await ListStore(database: database).update(slug, fields.changes)
+                print("updated list \(list.slug)")
+            }
         }
     }
 }

@@ -17,13 +17,13 @@ struct MigrateCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let database = try await global.openDatabase(requireSchema: false)
-            defer { Task { await database.close() } }
-            let applied = try await database.migrate()
-            if applied.isEmpty {
-                print("The database is up to date.")
-            } else {
-                for migration in applied { print("applied \(migration.label)") }
+            try await global.withDatabase(requireSchema: false) { database in
+                let applied = try await database.migrate()
+                if applied.isEmpty {
+                    print("The database is up to date.")
+                } else {
+                    for migration in applied { print("applied \(migration.label)") }
+                }
             }
         }
     }
@@ -42,26 +42,26 @@ struct MigrateCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let database = try await global.openDatabase(requireSchema: false)
-            defer { Task { await database.close() } }
-            let status = try await database.migrationStatus()
-            var entries = status.applied.map {
-                Entry(version: $0.version, name: $0.name, state: "applied", appliedAt: $0.appliedAt)
+            try await global.withDatabase(requireSchema: false) { database in
+                let status = try await database.migrationStatus()
+                var entries = status.applied.map {
+                    Entry(version: $0.version, name: $0.name, state: "applied", appliedAt: $0.appliedAt)
+                }
+                entries += status.pending.map { Entry(version: $0.version, name: $0.name, state: "pending", appliedAt: nil) }
+                entries.sort { $0.version < $1.version }
+                if json {
+                    try printJSON(entries)
+                } else {
+                    printTable(
+                        ["VERSION", "NAME", "STATE", "APPLIED"],
+                        entries.map { entry in
+                            [String(format: "%04d", entry.version), entry.name, entry.state,
+                             entry.appliedAt.map { formatTimestamp($0) } ?? "-"]
+                        })
+                }
+                for problem in status.problems { printError("error: \(problem.message)") }
+                if !status.problems.isEmpty { throw ExitCode.failure }
             }
-            entries += status.pending.map { Entry(version: $0.version, name: $0.name, state: "pending", appliedAt: nil) }
-            entries.sort { $0.version < $1.version }
-            if json {
-                try printJSON(entries)
-            } else {
-                printTable(
-                    ["VERSION", "NAME", "STATE", "APPLIED"],
-                    entries.map { entry in
-                        [String(format: "%04d", entry.version), entry.name, entry.state,
-                         entry.appliedAt.map { formatTimestamp($0) } ?? "-"]
-                    })
-            }
-            for problem in status.problems { printError("error: \(problem.message)") }
-            if !status.problems.isEmpty { throw ExitCode.failure }
         }
     }
 }

@@ -105,24 +105,11 @@ struct PreviewCommand: AsyncParsableCommand {
     /// `{"budget":N,"parts":[{"part":K,"subject":"...","html_bytes":N,"encoded_html_bytes":N,"text_bytes":N}]}`
     /// in that key order.
     static func json(_ issue: RenderedIssue) -> String {
+        // JSONEncoder for the strings, by hand for the key order.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
         func quote(_ string: String) -> String {
-            var out = "\""
-            for scalar in string.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                default:
-                    if scalar.value < 0x20 {
-                        out += String(format: "\\u%04x", scalar.value)
-                    } else {
-                        out.unicodeScalars.append(scalar)
-                    }
-                }
-            }
-            return out + "\""
+            (try? encoder.encode(string)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
         }
         let parts = issue.parts.map { part in
             "{\"part\":\(part.number),\"subject\":\(quote(part.subject)),\"html_bytes\":\(part.htmlBytes),\"encoded_html_bytes\":\(part.encodedHTMLBytes),\"text_bytes\":\(part.textBytes)}"

@@ -8,26 +8,26 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let database = try await global.openDatabase()
-        defer { Task { await database.close() } }
-        let report = try await StatusReport.load(from: database)
-        if json {
-            try printJSON(report)
-            return
+        try await global.withDatabase { database in
+            let report = try await StatusReport.load(from: database)
+            if json {
+                try printJSON(report)
+                return
+            }
+            print("database: \(report.embedded ? "embedded (listctl db url)" : "DATABASE_URL"), schema \(report.schemaVersion)")
+            print("suppressed addresses: \(report.suppressions); deliveries pending: \(report.pendingDeliveries)")
+            if report.lists.isEmpty {
+                print("no lists yet")
+                return
+            }
+            let statuses = ["active", "pending", "unsubscribed", "bounced", "complained"]
+            printTable(
+                ["LIST"] + statuses.map { $0.uppercased() } + ["ISSUES"],
+                report.lists.map { list in
+                    [list.slug] + statuses.map { String(list.subscriptions[$0] ?? 0) }
+                        + [list.issues.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ").ifEmpty("0")]
+                })
         }
-        print("database: \(report.embedded ? "embedded (listctl db url)" : "DATABASE_URL"), schema \(report.schemaVersion)")
-        print("suppressed addresses: \(report.suppressions); deliveries pending: \(report.pendingDeliveries)")
-        if report.lists.isEmpty {
-            print("no lists yet")
-            return
-        }
-        let statuses = ["active", "pending", "unsubscribed", "bounced", "complained"]
-        printTable(
-            ["LIST"] + statuses.map { $0.uppercased() } + ["ISSUES"],
-            report.lists.map { list in
-                [list.slug] + statuses.map { String(list.subscriptions[$0] ?? 0) }
-                    + [list.issues.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ").ifEmpty("0")]
-            })
     }
 }
 

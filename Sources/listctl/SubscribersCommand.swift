@@ -31,25 +31,25 @@ struct SubscribersCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let database = try await global.openDatabase()
-            defer { Task { await database.close() } }
-            let json = format == "json"
-            let output = FileHandle.standardOutput
-            let state = ExportState()
-            output.write(Data((json ? "[" : CSVWriter.line(ExportedSubscriber.csvHeader)).utf8))
-            try await SubscriberExporter(database: database).export(list: list, status: status) { page in
-                var text = ""
-                for subscriber in page {
-                    if json {
-                        text += state.next() ? ",\n" : "\n"
-                        text += subscriber.jsonObject
-                    } else {
-                        text += CSVWriter.line(subscriber.csvFields)
+            try await global.withDatabase { database in
+                let json = format == "json"
+                let output = FileHandle.standardOutput
+                let state = ExportState()
+                output.write(Data((json ? "[" : CSVWriter.line(ExportedSubscriber.csvHeader)).utf8))
+                try await SubscriberExporter(database: database).export(list: list, status: status) { page in
+                    var text = ""
+                    for subscriber in page {
+                        if json {
+                            text += state.next() ? ",\n" : "\n"
+                            text += subscriber.jsonObject
+                        } else {
+                            text += CSVWriter.line(subscriber.csvFields)
+                        }
                     }
+                    output.write(Data(text.utf8))
                 }
-                output.write(Data(text.utf8))
+                if json { output.write(Data("\n]\n".utf8)) }
             }
-            if json { output.write(Data("\n]\n".utf8)) }
         }
     }
 }

@@ -56,16 +56,7 @@ enum MailerFixtures {
 
     /// Runs `python3` with arguments; returns exit status and stdout+stderr.
     static func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try TransportTestSupport.run(["python3"] + arguments)
     }
 
     /// Checks every HTML document with the strict parser in Golden/tools/check_html.py.

@@ -133,12 +133,8 @@ public struct SubscriberImporter: Sendable {
             return try await importZip(at: url, fileName: fileName, options: options, on: connection, progress: progress)
         }
         let sha256 = try FileDigest.sha256(of: url, fileName: fileName)
-        var reader = try CSVReader(url: url, fileName: fileName, encoding: options.encoding)
+        var (reader, header, format) = try Self.open(url, fileName: fileName, options: options)
         defer { reader.close() }
-        guard let header = try reader.next() else {
-            throw ImportError(code: .empty, message: "\(fileName):1: the file is empty; expected a header row such as Email,Name,Created_At")
-        }
-        let format = try Self.format(of: header, options: options, fileName: fileName)
         var summary = ImportSummary(list: options.list, file: fileName, format: format, sha256: sha256)
         summary.dryRun = options.dryRun
         if format == .tinyletterArchive {
@@ -306,12 +302,8 @@ public struct SubscriberImporter: Sendable {
     /// - Throws: ``ImportError``: the file's own errors, or `.invalidRows` with the first 20.
     static func check(_ url: URL, options: ImportOptions) throws {
         let fileName = options.displayName ?? url.lastPathComponent
-        var reader = try CSVReader(url: url, fileName: fileName, encoding: options.encoding)
+        var (reader, header, format) = try open(url, fileName: fileName, options: options)
         defer { reader.close() }
-        guard let header = try reader.next() else {
-            throw ImportError(code: .empty, message: "\(fileName):1: the file is empty; expected a header row")
-        }
-        let format = try format(of: header, options: options, fileName: fileName)
         guard format != .tinyletterArchive else { return }
         let mapper = try SubscriberRowMapper(format: format, header: header.fields, fileName: fileName, columnMap: options.columnMap)
         var errors: [ImportRowError] = []
@@ -369,6 +361,22 @@ public struct SubscriberImporter: Sendable {
         }
     }
 
+    /// Opens `url`, reads its header row and detects (or takes) its format.
+    ///
+    /// - Throws: ``ImportError`` for an unreadable or empty file or an unknown layout.
+    static func open(_ url: URL, fileName: String, options: ImportOptions) throws -> (CSVReader, CSVRecord, ImportFormat) {
+        var reader = try CSVReader(url: url, fileName: fileName, encoding: options.encoding)
+        do {
+            guard let header = try reader.next() else {
+                throw ImportError(code: .empty, message: "\(fileName):1: the file is empty; expected a header row such as Email,Name,Created_At")
+            }
+            return (reader, header, try format(of: header, options: options, fileName: fileName))
+        } catch {
+            reader.close()
+            throw error
+        }
+    }
+
     static func format(of header: CSVRecord, options: ImportOptions, fileName: String) throws -> ImportFormat {
         if let format = options.format { return format }
         if !options.columnMap.isEmpty, options.columnMap.keys.contains(where: { ImportFormat.fold($0) == "email" }) {
@@ -393,12 +401,8 @@ public struct SubscriberImporter: Sendable {
     /// - Returns: how many rows were written.
     public static func writeStaging(of url: URL, options: ImportOptions = ImportOptions(), to output: URL) throws -> Int {
         let fileName = options.displayName ?? url.lastPathComponent
-        var reader = try CSVReader(url: url, fileName: fileName, encoding: options.encoding)
+        var (reader, header, format) = try open(url, fileName: fileName, options: options)
         defer { reader.close() }
-        guard let header = try reader.next() else {
-            throw ImportError(code: .empty, message: "\(fileName):1: the file is empty; expected a header row")
-        }
-        let format = try format(of: header, options: options, fileName: fileName)
         let mapper = try SubscriberRowMapper(format: format, header: header.fields, fileName: fileName, columnMap: options.columnMap)
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)

@@ -64,29 +64,25 @@ public struct MessageBuilder: Sendable {
             HeaderEncoding.write("Content-Type", words: ["multipart/alternative;", "boundary=\"\(boundary)\""], into: &headers)
 
             var segments: [EncodedPersonalizedBytes.Segment] = []
-            var head = Array("\r\n--\(boundary)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
-            for segment in part.encodedText.segments {
-                switch segment {
-                case .bytes(let bytes):
-                    head.append(contentsOf: bytes)
-                case .field(let field):
-                    segments.append(.bytes(head))
-                    head = []
-                    segments.append(.field(field))
+            var head: [UInt8] = []
+            // Literal bytes gather in `head`; each field closes the run before it.
+            func append(_ body: EncodedPersonalizedBytes) {
+                for segment in body.segments {
+                    switch segment {
+                    case .bytes(let bytes):
+                        head.append(contentsOf: bytes)
+                    case .field(let field):
+                        segments.append(.bytes(head))
+                        head = []
+                        segments.append(.field(field))
+                    }
                 }
             }
+            head.append(contentsOf: "\r\n--\(boundary)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
+            append(part.encodedText)
             head.append(contentsOf: "\r\n--\(boundary)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
-            for segment in part.encodedHTML.segments {
-                switch segment {
-                case .bytes(let bytes):
-                    head.append(contentsOf: bytes)
-                case .field(let field):
-                    segments.append(.bytes(head))
-                    head = []
-                    // Marked as HTML so the value is escaped for HTML.
-                    segments.append(.field(field))
-                }
-            }
+            // HTML fields are marked as such, so their values are escaped for HTML.
+            append(part.encodedHTML)
             head.append(contentsOf: "\r\n--\(boundary)--\r\n".utf8)
             segments.append(.bytes(head))
             prepared.append(

@@ -150,35 +150,38 @@ public enum QuotedPrintable {
         }
     }
 
-    /// Decodes quoted-printable (for tests and tools): soft breaks removed,
-    /// `=XX` decoded, CRLF kept.
-    public static func decode(_ input: [UInt8]) -> [UInt8] {
+    /// Decodes quoted-printable: soft breaks (`=` before CRLF or a bare LF)
+    /// removed, `=XX` decoded, anything else kept as it is. Used by tests and
+    /// by the JSON-only transports, which read a built message back.
+    public static func decode(_ input: some Collection<UInt8>) -> [UInt8] {
+        let body = Array(input)
         var out: [UInt8] = []
-        out.reserveCapacity(input.count)
-        var i = 0
-        func value(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: return c - 48
-            case 65...70: return c - 55
-            case 97...102: return c - 87
-            default: return nil
+        out.reserveCapacity(body.count)
+        func hexValue(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case 48...57: byte - 48
+            case 65...70: byte - 55
+            case 97...102: byte - 87
+            default: nil
             }
         }
-        while i < input.count {
-            let byte = input[i]
-            if byte == 61 {
-                if i + 2 < input.count, input[i + 1] == 13, input[i + 2] == 10 {
-                    i += 3
+        var index = 0
+        while index < body.count {
+            let byte = body[index]
+            if byte == 61 {  // "="
+                let next = index + 1 < body.count ? body[index + 1] : 0
+                if next == 13 || next == 10 {
+                    index += next == 13 && index + 2 < body.count && body[index + 2] == 10 ? 3 : 2
                     continue
                 }
-                if i + 2 < input.count, let high = value(input[i + 1]), let low = value(input[i + 2]) {
+                if index + 2 < body.count, let high = hexValue(body[index + 1]), let low = hexValue(body[index + 2]) {
                     out.append(high << 4 | low)
-                    i += 3
+                    index += 3
                     continue
                 }
             }
             out.append(byte)
-            i += 1
+            index += 1
         }
         return out
     }

@@ -49,7 +49,7 @@ struct MIMEContent {
         let encoding = headers.first { $0.name == "content-transfer-encoding" }?.value.lowercased() ?? "7bit"
         let bytes: [UInt8]
         switch encoding.trimmingCharacters(in: .whitespaces) {
-        case "quoted-printable": bytes = Self.decodeQuotedPrintable(body)
+        case "quoted-printable": bytes = QuotedPrintable.decode(body)
         case "base64":
             bytes = Data(base64Encoded: String(decoding: body, as: UTF8.self), options: .ignoreUnknownCharacters).map(Array.init) ?? []
         default: bytes = Array(body)
@@ -124,39 +124,6 @@ struct MIMEContent {
         return result
     }
 
-    static func decodeQuotedPrintable(_ body: ArraySlice<UInt8>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(body.count)
-        var index = body.startIndex
-        func hexValue(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case 48...57: byte - 48
-            case 65...70: byte - 55
-            case 97...102: byte - 87
-            default: nil
-            }
-        }
-        while index < body.endIndex {
-            let byte = body[index]
-            if byte == 61 {  // "="
-                let next = index + 1 < body.endIndex ? body[index + 1] : 0
-                if next == 13 || next == 10 {
-                    // Soft line break.
-                    index += next == 13 && index + 2 < body.endIndex && body[index + 2] == 10 ? 3 : 2
-                    continue
-                }
-                if index + 2 < body.endIndex, let high = hexValue(body[index + 1]), let low = hexValue(body[index + 2]) {
-                    out.append(high << 4 | low)
-                    index += 3
-                    continue
-                }
-            }
-            out.append(byte)
-            index += 1
-        }
-        return out
-    }
-
     static func string(_ bytes: [UInt8], charset: String?) -> String {
         switch charset?.lowercased() {
         case "iso-8859-1", "latin1", "windows-1252":
@@ -204,7 +171,7 @@ struct MIMEContent {
             if pieces[1].uppercased() == "B" {
                 bytes = Data(base64Encoded: String(encoded), options: .ignoreUnknownCharacters).map(Array.init) ?? Array(encoded.utf8)
             } else {
-                bytes = decodeQuotedPrintable(ArraySlice(Array(encoded.replacingOccurrences(of: "_", with: " ").utf8)))
+                bytes = QuotedPrintable.decode(encoded.replacingOccurrences(of: "_", with: " ").utf8)
             }
             out += string(bytes, charset: charset)
             rest = pieces[3].dropFirst()
