@@ -60,16 +60,16 @@ struct EmbeddedPostgresTests {
 
     @Test("an external database that is behind is refused with what to do")
     func externalBehind() async throws {
-        let database = try await TestDatabase.make()
-        defer { Task { await database.drop() } }
-        let configuration = ListctlConfiguration(databaseURL: database.url, home: URL(fileURLWithPath: "/nonexistent"))
-        let error = await #expect(throws: (any Error).self) {
-            _ = try await ListDatabase.open(configuration, logger: Logger(label: "test"))
+        try await withTemporaryDatabase { database in
+            let configuration = ListctlConfiguration(databaseURL: database.url, home: URL(fileURLWithPath: "/nonexistent"))
+            let error = await #expect(throws: (any Error).self) {
+                _ = try await ListDatabase.open(configuration, logger: Logger(label: "test"))
+            }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("Run `listctl migrate`"))
+            // It did not migrate by itself.
+            let connection = try await database.connect()
+            #expect(try await connection.query("SELECT to_regclass('lists') IS NULL")[0].decode(Bool.self, at: 0))
+            await connection.close()
         }
-        #expect("\(error.map { "\($0)" } ?? "")".contains("Run `listctl migrate`"))
-        // It did not migrate by itself.
-        let connection = try await database.connect()
-        #expect(try await connection.query("SELECT to_regclass('lists') IS NULL")[0].decode(Bool.self, at: 0))
-        await connection.close()
     }
 }

@@ -87,25 +87,25 @@ struct ListctlCLITests {
 
     @Test("migrate status on a fresh external database: pending, then 0001 applied; never migrated by itself")
     func migrateStatus() async throws {
-        let database = try await TestDatabase.make()
-        defer { Task { await database.drop() } }
-        let cli = CLI(databaseURL: database.url, home: try makeTemporaryDirectory("cli"))
-        let before = try cli.run("migrate", "status")
-        #expect(before.status == 0, "\(before.stderr)")
-        #expect(before.stdout.contains("0001") && before.stdout.contains("pending"))
-        let behind = try cli.run("lists")
-        #expect(behind.status == 1)
-        #expect(behind.stderr.contains("Run `listctl migrate`"))
-        #expect(!behind.stderr.contains("MigrationError("))
-        let migrate = try cli.run("migrate")
-        #expect(migrate.status == 0)
-        #expect(migrate.stdout.contains("applied 0001_initial"))
-        let again = try cli.run("migrate")
-        #expect(again.stdout.contains("up to date"))
-        let after = try cli.run("migrate", "status", "--json")
-        let entries = try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [[String: Any]]
-        #expect(entries?.first?["version"] as? Int == 1)
-        #expect(entries?.first?["state"] as? String == "applied")
+        try await withTemporaryDatabase { database in
+            let cli = CLI(databaseURL: database.url, home: try makeTemporaryDirectory("cli"))
+            let before = try cli.run("migrate", "status")
+            #expect(before.status == 0, "\(before.stderr)")
+            #expect(before.stdout.contains("0001") && before.stdout.contains("pending"))
+            let behind = try cli.run("lists")
+            #expect(behind.status == 1)
+            #expect(behind.stderr.contains("Run `listctl migrate`"))
+            #expect(!behind.stderr.contains("MigrationError("))
+            let migrate = try cli.run("migrate")
+            #expect(migrate.status == 0)
+            #expect(migrate.stdout.contains("applied 0001_initial"))
+            let again = try cli.run("migrate")
+            #expect(again.stdout.contains("up to date"))
+            let after = try cli.run("migrate", "status", "--json")
+            let entries = try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [[String: Any]]
+            #expect(entries?.first?["version"] as? Int == 1)
+            #expect(entries?.first?["state"] as? String == "applied")
+        }
     }
 
     @Test("a failure exits 1 with a message for people, and a password never shows")
@@ -120,45 +120,45 @@ struct ListctlCLITests {
 
     @Test("lists, import, export, preview and a test send, end to end")
     func endToEnd() async throws {
-        let database = try await TestDatabase.make()
-        defer { Task { await database.drop() } }
-        let work = try makeTemporaryDirectory("cli")
-        let outbox = work.appendingPathComponent("outbox")
-        let cli = CLI(databaseURL: database.url, home: work, extra: ["LISTCTL_TRANSPORT": "outbox://\(outbox.path)"])
-        #expect(try cli.run("migrate").status == 0)
-        let noSender = try cli.run("lists", "create", "weekly", "--name", "The Weekly")
-        #expect(noSender.status == 0)
-        #expect(noSender.stderr.contains("has no sender"))
-        let refused = try cli.run("preview", "x.md", "--list", "weekly")
-        #expect(refused.status == 1)
-        #expect(try cli.run("lists", "set", "weekly", "--from", "Ann <ann@example.com>", "--base-url", "https://news.example.com").status == 0)
+        try await withTemporaryDatabase { database in
+            let work = try makeTemporaryDirectory("cli")
+            let outbox = work.appendingPathComponent("outbox")
+            let cli = CLI(databaseURL: database.url, home: work, extra: ["LISTCTL_TRANSPORT": "outbox://\(outbox.path)"])
+            #expect(try cli.run("migrate").status == 0)
+            let noSender = try cli.run("lists", "create", "weekly", "--name", "The Weekly")
+            #expect(noSender.status == 0)
+            #expect(noSender.stderr.contains("has no sender"))
+            let refused = try cli.run("preview", "x.md", "--list", "weekly")
+            #expect(refused.status == 1)
+            #expect(try cli.run("lists", "set", "weekly", "--from", "Ann <ann@example.com>", "--base-url", "https://news.example.com").status == 0)
 
-        let csv = work.appendingPathComponent("export.csv")
-        try "Email,Name,Created_At,Unsubscribed\r\nann@Example.com,Ann,2019-01-02 03:04:05 UTC,false\r\nbob@example.com,Bob,2019-01-02 03:04:05 UTC,true\r\n"
-            .write(to: csv, atomically: true, encoding: .utf8)
-        let imported = try cli.run("import", csv.path, "--list", "weekly", "--json")
-        #expect(imported.status == 0, "\(imported.stderr)")
-        let counts = try JSONSerialization.jsonObject(with: Data(imported.stdout.utf8)) as? [String: Any]
-        #expect(counts?["inserted"] as? Int == 2)
-        #expect(counts?["suppressed"] as? Int == 1)
-        let exported = try cli.run("subscribers", "export", "--list", "weekly")
-        #expect(exported.stdout.contains("ann@example.com") && exported.stdout.contains("unsubscribed"))
+            let csv = work.appendingPathComponent("export.csv")
+            try "Email,Name,Created_At,Unsubscribed\r\nann@Example.com,Ann,2019-01-02 03:04:05 UTC,false\r\nbob@example.com,Bob,2019-01-02 03:04:05 UTC,true\r\n"
+                .write(to: csv, atomically: true, encoding: .utf8)
+            let imported = try cli.run("import", csv.path, "--list", "weekly", "--json")
+            #expect(imported.status == 0, "\(imported.stderr)")
+            let counts = try JSONSerialization.jsonObject(with: Data(imported.stdout.utf8)) as? [String: Any]
+            #expect(counts?["inserted"] as? Int == 2)
+            #expect(counts?["suppressed"] as? Int == 1)
+            let exported = try cli.run("subscribers", "export", "--list", "weekly")
+            #expect(exported.stdout.contains("ann@example.com") && exported.stdout.contains("unsubscribed"))
 
-        let issue = work.appendingPathComponent("issue.md")
-        try "---\nsubject: Hello, world\n---\n\n# Hi\n\nA paragraph with a note.[^1]\n\n[^1]: The note.\n"
-            .write(to: issue, atomically: true, encoding: .utf8)
-        let preview = try cli.run("preview", issue.path, "--list", "weekly", "--json")
-        #expect(preview.status == 0, "\(preview.stderr)")
-        let parts = (try JSONSerialization.jsonObject(with: Data(preview.stdout.utf8)) as? [String: Any])?["parts"] as? [[String: Any]]
-        #expect(parts?.count == 1)
-        #expect(parts?.first?["subject"] as? String == "Hello, world")
+            let issue = work.appendingPathComponent("issue.md")
+            try "---\nsubject: Hello, world\n---\n\n# Hi\n\nA paragraph with a note.[^1]\n\n[^1]: The note.\n"
+                .write(to: issue, atomically: true, encoding: .utf8)
+            let preview = try cli.run("preview", issue.path, "--list", "weekly", "--json")
+            #expect(preview.status == 0, "\(preview.stderr)")
+            let parts = (try JSONSerialization.jsonObject(with: Data(preview.stdout.utf8)) as? [String: Any])?["parts"] as? [[String: Any]]
+            #expect(parts?.count == 1)
+            #expect(parts?.first?["subject"] as? String == "Hello, world")
 
-        let sent = try cli.run("send", issue.path, "--list", "weekly", "--to", "me@example.com")
-        #expect(sent.status == 0, "\(sent.stderr)")
-        let delivered = try FileManager.default.contentsOfDirectory(atPath: outbox.appendingPathComponent("new").path)
-        #expect(delivered.count == 1)
-        let message = try String(contentsOf: outbox.appendingPathComponent("new").appendingPathComponent(delivered[0]), encoding: .utf8)
-        #expect(message.contains("\r\nTo: <me@example.com>\r\n") || message.contains("\r\nTo: me@example.com\r\n"))
-        #expect(message.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"))
+            let sent = try cli.run("send", issue.path, "--list", "weekly", "--to", "me@example.com")
+            #expect(sent.status == 0, "\(sent.stderr)")
+            let delivered = try FileManager.default.contentsOfDirectory(atPath: outbox.appendingPathComponent("new").path)
+            #expect(delivered.count == 1)
+            let message = try String(contentsOf: outbox.appendingPathComponent("new").appendingPathComponent(delivered[0]), encoding: .utf8)
+            #expect(message.contains("\r\nTo: <me@example.com>\r\n") || message.contains("\r\nTo: me@example.com\r\n"))
+            #expect(message.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"))
+        }
     }
 }

@@ -35,10 +35,43 @@ public struct TestDatabase: Sendable {
     }
 
     /// Drops the database (best effort; the server is thrown away anyway).
+    /// Prefer ``withTemporaryDatabase(isolation:_:)``, which awaits it.
     public func drop() async {
         guard let admin = try? Self.adminURL(), let connection = try? await PostgresConnection.connect(to: admin) else { return }
         _ = try? await connection.execute(script: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
         await connection.close()
+    }
+}
+
+/// Runs `body` with a fresh database and drops it, awaited, however `body`
+/// ends: a failed test leaves nothing behind.
+public func withTemporaryDatabase<T>(
+    isolation: isolated (any Actor)? = #isolation, _ body: (TestDatabase) async throws -> T
+) async throws -> T {
+    let database = try await TestDatabase.make()
+    do {
+        let value = try await body(database)
+        await database.drop()
+        return value
+    } catch {
+        await database.drop()
+        throw error
+    }
+}
+
+/// Runs `body` with a connection to `database` and closes it, awaited, however `body` ends.
+public func withConnection<T>(
+    to database: TestDatabase, isolation: isolated (any Actor)? = #isolation,
+    _ body: (PostgresConnection) async throws -> T
+) async throws -> T {
+    let connection = try await database.connect()
+    do {
+        let value = try await body(connection)
+        await connection.close()
+        return value
+    } catch {
+        await connection.close()
+        throw error
     }
 }
 
