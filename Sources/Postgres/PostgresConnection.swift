@@ -140,19 +140,17 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` inside BEGIN … COMMIT; rolls back and rethrows if it throws.
-    public func transaction<T>(
-        isolation: isolated (any Actor)? = #isolation,
-        _ body: (PostgresConnection) async throws -> T
-    ) async throws -> T {
-        try await execute(script: "BEGIN")
-        do {
-            let value = try await body(self)
-            try await execute(script: "COMMIT")
-            return value
-        } catch {
-            try? await execute(script: "ROLLBACK")
-            throw error
+    /// Runs one statement with no parameters and returns its command tag
+    /// (`COMMIT`, `ROLLBACK`, `UPDATE 3`).
+    func commandTag(of sql: String) async throws -> String {
+        try await withHandle { handle in
+            let result = PQexec(handle, sql)
+            guard let result, PQresultStatus(result) == PGRES_COMMAND_OK else {
+                _ = try Self.rows(from: result, connection: handle)
+                return ""
+            }
+            defer { PQclear(result) }
+            return String(cString: PQcmdStatus(result))
         }
     }
 

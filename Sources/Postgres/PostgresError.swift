@@ -4,7 +4,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is. Extensible: switch with a default.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: String, Sendable {
-            case connectionFailed, server, connectionClosed, decoding, copyFailed, invalidArgument
+            case connectionFailed, server, connectionClosed, decoding, copyFailed, invalidArgument, transactionRolledBack
         }
         let base: Base
         /// Could not connect, or lost the connection.
@@ -19,6 +19,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         public static let copyFailed = Code(base: .copyFailed)
         /// The caller passed something this layer cannot send (a NUL byte in text, say).
         public static let invalidArgument = Code(base: .invalidArgument)
+        /// COMMIT was answered with ROLLBACK: an earlier statement in the transaction had failed.
+        public static let transactionRolledBack = Code(base: .transactionRolledBack)
         public var description: String { base.rawValue }
     }
 
