@@ -4,7 +4,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is. Extensible: switch with a default.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: String, Sendable {
-            case connectionFailed, server, connectionClosed, decoding, copyFailed, invalidArgument, transactionRolledBack
+            case connectionFailed, server, connectionClosed, decoding, copyFailed, invalidArgument, transactionRolledBack, poolTimeout
         }
         let base: Base
         /// Could not connect, or lost the connection.
@@ -21,6 +21,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code(base: .invalidArgument)
         /// COMMIT was answered with ROLLBACK: an earlier statement in the transaction had failed.
         public static let transactionRolledBack = Code(base: .transactionRolledBack)
+        /// No pooled connection came free in time.
+        public static let poolTimeout = Code(base: .poolTimeout)
         public var description: String { base.rawValue }
     }
 
@@ -53,6 +55,10 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         if let hint, !hint.isEmpty { text += "\nHINT: \(hint)" }
         return text
     }
+
+    /// `true` when the connection itself failed (could not connect, or lost),
+    /// as opposed to a statement the server refused.
+    public var isConnectionFailure: Bool { code == .connectionFailed }
 
     /// `true` for a unique violation (SQLSTATE 23505).
     public var isUniqueViolation: Bool { sqlState == "23505" }

@@ -21,23 +21,39 @@ struct GlobalOptions: ParsableArguments {
         Self.bootstrapLogging(verbose: verbose)
         var configuration = ListctlConfiguration.fromEnvironment()
         if let databaseURL, !databaseURL.isEmpty { configuration.databaseURL = databaseURL }
+        configuration.applicationName = Self.applicationName(CommandLine.arguments)
         return configuration
+    }
+
+    /// `listctl/<command>` for `pg_stat_activity`: the first word of the
+    /// command line that is not an option (never an option's value, which could be a URL).
+    static func applicationName(_ arguments: [String]) -> String {
+        var words = arguments.dropFirst().makeIterator()
+        while let word = words.next() {
+            if word == "--database-url" { _ = words.next(); continue }
+            if word.hasPrefix("-") { continue }
+            return "listctl/\(word)"
+        }
+        return "listctl"
     }
 
     var logger: Logger { Logger(label: "listctl") }
 
     /// Opens the database (the embedded one when no URL is set).
-    func openDatabase(requireSchema: Bool = true) async throws -> ListDatabase {
+    /// `shortStatements`: the command runs only short statements, so its
+    /// sessions get `LISTCTL_STATEMENT_TIMEOUT` (30 s unless set).
+    func openDatabase(requireSchema: Bool = true, shortStatements: Bool = false) async throws -> ListDatabase {
         let configuration = configuration()
-        return try await ListDatabase.open(configuration, requireSchema: requireSchema, logger: logger)
+        return try await ListDatabase.open(
+            configuration, requireSchema: requireSchema, shortStatements: shortStatements, logger: logger)
     }
 
     /// Opens the database, lends it to `body`, and closes it however `body` ends.
     func withDatabase<T>(
-        requireSchema: Bool = true, isolation: isolated (any Actor)? = #isolation,
+        requireSchema: Bool = true, shortStatements: Bool = false, isolation: isolated (any Actor)? = #isolation,
         _ body: (ListDatabase) async throws -> T
     ) async throws -> T {
-        let database = try await openDatabase(requireSchema: requireSchema)
+        let database = try await openDatabase(requireSchema: requireSchema, shortStatements: shortStatements)
         do {
             let value = try await body(database)
             await database.close()

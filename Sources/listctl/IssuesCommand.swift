@@ -17,7 +17,7 @@ struct IssuesCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            try await global.withDatabase { database in
+            try await global.withDatabase(shortStatements: true) { database in
                 let issues = try await IssueList(database: database).issues(list: list)
                 if json {
                     try printJSON(issues)

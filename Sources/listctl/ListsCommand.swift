@@ -29,7 +29,7 @@ struct ListsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            try await global.withDatabase { database in
+            try await global.withDatabase(shortStatements: true) { database in
                 let lists = try await ListStore(database: database).all()
                 if json {
                     try printJSON(lists)
@@ -51,7 +51,7 @@ struct ListsCommand: AsyncParsableCommand {
         @OptionGroup var fields: Fields
 
         func run() async throws {
-            try await global.withDatabase { database in
+            try await global.withDatabase(shortStatements: true) { database in
                 let list = try await ListStore(database: database).create(slug, fields.changes)
                 print("created list \(list.slug)")
                 if list.fromAddress == nil, global.configuration().defaultFrom == nil {
@@ -68,7 +68,7 @@ struct ListsCommand: AsyncParsableCommand {
         @OptionGroup var fields: Fields
 
         func run() async throws {
-            try await global.withDatabase { database in
+            try await global.withDatabase(shortStatements: true) { database in
                 let list = try await ListStore(database: database).update(slug, fields.changes)
                 print("updated list \(list.slug)")
             }

@@ -8,7 +8,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        try await global.withDatabase { database in
+        try await global.withDatabase(shortStatements: true) { database in
             let report = try await StatusReport.load(from: database)
             if json {
                 try printJSON(report)

@@ -1,4 +1,5 @@
 public import Foundation
+public import Postgres
 
 /// Settings from the environment (12-factor); the CLI overrides them with flags.
 public struct ListctlConfiguration: Sendable {
@@ -14,6 +15,17 @@ public struct ListctlConfiguration: Sendable {
     public var defaultBaseURL: String?
     /// `LISTCTL_TRANSPORT`: where mail goes; `nil` → `outbox://./outbox`.
     public var transport: String?
+    /// `application_name` of listctl's database sessions (`listctl/import`), shown in `pg_stat_activity`.
+    public var applicationName = "listctl"
+    /// `LISTCTL_STATEMENT_TIMEOUT` (seconds, default 30; 0 turns it off): the
+    /// `statement_timeout` of commands whose statements are known to be short
+    /// (status, lists, the HTTP service's requests, the worker's claims).
+    /// Imports, migrations, exports and backups run without one.
+    public var statementTimeout: Duration? = .seconds(30)
+    /// `LISTCTL_IDLE_IN_TRANSACTION_TIMEOUT` (seconds, default 60; 0 turns it
+    /// off): the server ends a listctl session that sits this long inside an
+    /// open transaction, so a stuck process cannot hold locks for ever.
+    public var idleInTransactionTimeout: Duration? = .seconds(60)
 
     public init(
         databaseURL: String?, home: URL, homeIsDefault: Bool = false, defaultFrom: String? = nil,
@@ -52,9 +64,25 @@ public struct ListctlConfiguration: Sendable {
                 .appendingPathComponent(".local/share/listctl", isDirectory: true)
             isDefault = true
         }
-        return ListctlConfiguration(
+        var configuration = ListctlConfiguration(
             databaseURL: value("DATABASE_URL"), home: home, homeIsDefault: isDefault,
             defaultFrom: value("LISTCTL_FROM"), defaultBaseURL: value("LISTCTL_BASE_URL"),
             transport: value("LISTCTL_TRANSPORT"))
+        if let seconds = value("LISTCTL_STATEMENT_TIMEOUT").flatMap(Double.init) {
+            configuration.statementTimeout = seconds > 0 ? .milliseconds(Int64(seconds * 1000)) : nil
+        }
+        if let seconds = value("LISTCTL_IDLE_IN_TRANSACTION_TIMEOUT").flatMap(Double.init) {
+            configuration.idleInTransactionTimeout = seconds > 0 ? .milliseconds(Int64(seconds * 1000)) : nil
+        }
+        return configuration
+    }
+
+    /// How to connect to `connectionString` for a command; `shortStatements`
+    /// adds the statement timeout (see ``statementTimeout``).
+    public func connectionConfiguration(_ connectionString: String, shortStatements: Bool) -> PostgresConnectionConfiguration {
+        PostgresConnectionConfiguration(
+            connectionString: connectionString, applicationName: applicationName,
+            statementTimeout: shortStatements ? statementTimeout : nil,
+            idleInTransactionTimeout: idleInTransactionTimeout)
     }
 }

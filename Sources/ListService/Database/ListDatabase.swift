@@ -19,17 +19,26 @@ public struct ListDatabase: Sendable {
     /// never migrates an external database by itself (`listctl migrate` does).
     /// Without it, the embedded cluster is created, started and migrated on demand.
     ///
-    /// - Parameter requireSchema: `false` for commands that manage the schema
-    ///   themselves (`listctl migrate`): then nothing is checked or applied.
+    /// Connections are checked before use and replaced when the server
+    /// restarted; see ``PostgresPool``.
+    ///
+    /// - Parameters:
+    ///   - requireSchema: `false` for commands that manage the schema
+    ///     themselves (`listctl migrate`): then nothing is checked or applied.
+    ///   - shortStatements: the command's statements are all short: its
+    ///     sessions get ``ListctlConfiguration/statementTimeout``.
     /// - Throws: `ListServiceError`, `MigrationError` or `PostgresError`.
     public static func open(
         _ configuration: ListctlConfiguration, requireSchema: Bool = true, maximumConnections: Int = 4,
-        logger: Logger
+        shortStatements: Bool = false, logger: Logger
     ) async throws -> ListDatabase {
+        func pool(_ url: String) -> PostgresPool {
+            PostgresPool(
+                configuration: configuration.connectionConfiguration(url, shortStatements: shortStatements),
+                maximumConnections: maximumConnections, logger: logger)
+        }
         if let url = configuration.databaseURL {
-            let database = ListDatabase(
-                pool: PostgresPool(connectionString: url, maximumConnections: maximumConnections, logger: logger),
-                connectionString: url, isEmbedded: false, logger: logger)
+            let database = ListDatabase(pool: pool(url), connectionString: url, isEmbedded: false, logger: logger)
             if requireSchema {
                 try await database.pool.withConnection { try await Migrator(logger: logger).requireCurrent(on: $0) }
             }
@@ -43,8 +52,7 @@ public struct ListDatabase: Sendable {
             }
         }
         let database = ListDatabase(
-            pool: PostgresPool(connectionString: embedded.connectionURL, maximumConnections: maximumConnections, logger: logger),
-            connectionString: embedded.connectionURL, isEmbedded: true, logger: logger)
+            pool: pool(embedded.connectionURL), connectionString: embedded.connectionURL, isEmbedded: true, logger: logger)
         if requireSchema {
             try await database.pool.withConnection { connection in
                 _ = try await Migrator(logger: logger).migrate(on: connection)
