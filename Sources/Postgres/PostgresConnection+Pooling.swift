@@ -9,9 +9,12 @@ extension PostgresConnection {
     func isAlive(roundTrip: Bool) async -> Bool {
         (try? await withHandle { handle in
             guard PQstatus(handle) == CONNECTION_OK else { return false }
-            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-            if poll(&descriptor, 1, 0) != 0 {
-                // Readable with nothing asked: an error report, end of file, or stray notifications.
+            // Readable with nothing asked: the server's goodbye and end of file,
+            // or stray notifications. The goodbye and the end of file can take
+            // two reads to see, so read while there is something to read.
+            for _ in 0..<8 {
+                var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+                guard poll(&descriptor, 1, 0) > 0 else { break }
                 guard PQconsumeInput(handle) == 1, PQstatus(handle) == CONNECTION_OK else { return false }
                 Self.discardNotifications(handle)
             }
