@@ -151,3 +151,12 @@ struct AddressNormalizationTests {
         }
     }
 }
+
+/// A generator of the characters of `characters`.
+private func anyCharacter(_ characters: String) -> Generator<Character, Shrink.None<Character?>> {
+    anyCharacter(Array(characters))
+}
+
+private func anyCharacter(_ characters: [Character]) -> Generator<Character, Shrink.None<Character?>> {
+    Gen<Character?>.element(of: characters).map { $0! }
+}
