@@ -23,9 +23,7 @@ struct SendCommand: AsyncParsableCommand {
     @Option(help: "Largest encoded HTML part, in bytes.") var budget: Int = IssueRenderer.defaultBudget
 
     func validate() throws {
-        if let to, !Self.looksLikeAddress(to) {
-            throw ValidationError("--to \(to) is not an e-mail address (expected local@domain)")
-        }
+        if let to { _ = try Self.recipientAddress(to) }
     }
 
     func run() async throws {
@@ -34,7 +32,7 @@ struct SendCommand: AsyncParsableCommand {
             // command only has the test-copy path so far.
             throw ValidationError("sending to a whole list is not available yet; use --to ADDR to send yourself a test copy")
         }
-        try await sendTestCopy(to: to)
+        try await sendTestCopy(to: Self.recipientAddress(to))
     }
 
     // MARK: --to: one test copy of every part
@@ -87,10 +85,13 @@ struct SendCommand: AsyncParsableCommand {
         try await global.identity(listSlug: list, standaloneSlug: "test")
     }
 
-    static func looksLikeAddress(_ text: String) -> Bool {
-        guard let at = text.lastIndex(of: "@") else { return false }
-        let local = text[..<at], domain = text[text.index(after: at)...]
-        return !local.isEmpty && domain.contains(".") && !text.contains(where: { $0 == " " || $0 == "<" || $0 == ">" })
+    /// `--to` normalised as an import would store it, and sendable as is.
+    static func recipientAddress(_ text: String) throws -> String {
+        do {
+            return try EmailAddress(validating: EmailAddress(normalizing: text).address).address
+        } catch {
+            throw ValidationError("--to: \(error.reason)")
+        }
     }
 
     static func oneLine(_ text: String) -> String {

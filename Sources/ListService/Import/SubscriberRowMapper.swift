@@ -1,4 +1,5 @@
 import Foundation
+import Mailer
 
 /// A subscriber row as it goes to the staging table.
 struct SubscriberRow: Sendable, Hashable {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Mailer
 import Postgres
 
 /// Imports TinyLetter's letter archive (`Subject,Content,Created_At`, HTML

@@ -1,4 +1,5 @@
 public import Foundation
+import Mailer
 
 /// A list as stored: who it is from and where its public pages live.
 public struct MailingList: Sendable, Hashable, Codable {
@@ -49,7 +50,9 @@ public struct NamedAddress: Sendable, Hashable {
     public var name: String
     public var address: String
 
-    /// Parses `Name <addr>`, `"Name" <addr>` or `addr`.
+    /// Parses `Name <addr>`, `"Name" <addr>` or `addr`; the address is
+    /// normalised as ``EmailAddress/init(normalizing:)`` does (domain
+    /// lower-cased, IDN as Punycode) and must be all ASCII.
     ///
     /// - Throws: `ListServiceError.invalidInput` saying what is wrong with `text`.
     public init(parsing text: String, field: String) throws {
@@ -67,13 +70,13 @@ public struct NamedAddress: Sendable, Hashable {
             if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 { name = String(name.dropFirst().dropLast()) }
             address = String(trimmed[trimmed.index(after: open)..<trimmed.index(before: trimmed.endIndex)])
         }
-        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."),
-            !parts[1].hasSuffix("."), !address.contains(where: \.isWhitespace)
-        else {
-            throw ListServiceError(code: .invalidInput, message: "\(field): \"\(address)\" is not an e-mail address (expected local@domain.tld)")
+        do {
+            // Normalised first, then held to what a header can carry as is.
+            address = try EmailAddress(validating: EmailAddress(normalizing: address).address).address
+        } catch {
+            throw ListServiceError(code: .invalidInput, message: "\(field): \(error.reason)")
         }
         self.name = name
-        self.address = String(parts[0]) + "@" + parts[1].lowercased()
+        self.address = address
     }
 }

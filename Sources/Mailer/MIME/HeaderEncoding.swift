@@ -85,16 +85,14 @@ enum HeaderEncoding {
         return encodedWords(name, firstRoom: 78 - header.utf8.count - 2)
     }
 
-    /// Validates a bare address: one `@`, printable ASCII, no spaces or angle brackets.
-    static func checkAddress(_ address: String, role: String) throws {
-        let bytes = Array(address.utf8)
-        guard let at = bytes.lastIndex(of: UInt8(ascii: "@")), at > 0, at < bytes.count - 1,
-            bytes.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") && $0 != UInt8(ascii: ",") }),
-            bytes.count <= 254
-        else {
-            throw MailerError(
-                code: .invalidRecipient,
-                message: "\(role) address \(address.debugDescription) is not a plain ASCII address of at most 254 characters")
+    /// Throws unless `address` can go as is into a header and the SMTP
+    /// envelope (see ``EmailAddress/init(validating:)``); the message names
+    /// the role ("From", "recipient") and what is wrong.
+    static func checkAddress(_ address: String, role: String, code: MailerError.Code = .invalidHeader) throws {
+        do {
+            _ = try EmailAddress(validating: address)
+        } catch {
+            throw MailerError(code: code, message: "\(role) address: \(error.reason)")
         }
     }
 

@@ -32,7 +32,8 @@ public struct MessageBuilder: Sendable {
 
     /// Prepares `parts` of one issue.
     /// - Throws: `MailerError` `.invalidHeader` when a sender field or the
-    ///   subject holds a line break or an address is malformed.
+    ///   subject holds a line break, or a sender address is not one
+    ///   ``EmailAddress/init(validating:)`` accepts.
     public init(identity: ListIdentity, issueID: String, parts: [RenderedPart]) throws {
         self.identity = identity
         self.issueID = issueID
@@ -121,7 +122,8 @@ public struct MessageBuilder: Sendable {
     }
 
     /// The message for `recipient`, part `number` (1-based).
-    /// - Throws: `MailerError` `.invalidRecipient` for a malformed address,
+    /// - Throws: `MailerError` `.invalidRecipient` for an address that
+    ///   ``EmailAddress/init(validating:)`` refuses,
     ///   a line break in any field, a non-https unsubscribe URL, or a field
     ///   longer than the room the splitter reserved for it.
     public func message(for recipient: Recipient, part number: Int, date: Date = Date()) throws -> OutgoingMessage {
@@ -129,7 +131,7 @@ public struct MessageBuilder: Sendable {
             throw MailerError(code: .invalidArgument, message: "part \(number) does not exist (the issue has \(parts.count))")
         }
         let part = parts[number - 1]
-        try HeaderEncoding.checkAddress(recipient.email, role: "recipient")
+        try HeaderEncoding.checkAddress(recipient.email, role: "recipient", code: .invalidRecipient)
         try HeaderEncoding.check(recipient.name, header: "To")
         try HeaderEncoding.check(recipient.unsubscribeURL, header: "List-Unsubscribe")
         try Self.checkID(recipient.subscriberID, what: "subscriber id")

@@ -2,7 +2,7 @@ import Foundation
 import PropertyBased
 import Testing
 
-@testable import ListService
+@testable import Mailer
 
 @Suite("Address normalisation")
 struct AddressNormalizationTests {
@@ -65,6 +65,43 @@ struct AddressNormalizationTests {
         #expect(problem?.reason.contains(words) == true, "\(input.debugDescription): \(problem?.reason ?? "accepted")")
     }
 
+    @Test("Validating takes an address exactly as written, or says which form to use", arguments: [
+        ("Ada@Example.COM", nil),
+        ("bob.smith+news@mail.example.org", nil),
+        (" ada@example.com", "write it as \"ada@example.com\""),
+        ("x@example.com.", "write it as \"x@example.com\""),
+        ("jose@bücher.de", "write it as \"jose@xn--bcher-kva.de\""),
+        ("zoë@example.com", "SMTPUTF8"),
+        ("no-at.example.com", "has no @"),
+        ("user@localhost", "no dot"),
+        ("eve@example.com\nBcc: x@example.com", "line break"),
+    ] as [(String, String?)])
+    func validating(input: String, words: String?) {
+        do {
+            let address = try EmailAddress(validating: input)
+            #expect(words == nil, "\(input.debugDescription) accepted")
+            #expect(address.address == input)
+        } catch {
+            #expect(words.map { error.reason.contains($0) } == true, "\(input.debugDescription): \(error.reason)")
+        }
+    }
+
+    @Test("The message builder refuses a bad address, naming the role and the reason")
+    func builderNamesRoleAndReason() throws {
+        var identity = MailerFixtures.identity
+        identity.fromAddress = "letters@example"
+        let parts = try MailerFixtures.render("Hello.\n").parts
+        let sender = try #require(throws: MailerError.self) { try MessageBuilder(identity: identity, issueID: "1", parts: parts) }
+        #expect(sender.code == .invalidHeader)
+        #expect(sender.message == "From address: the domain of \"letters@example\" has no dot (expected name@example.com)")
+        let builder = try MessageBuilder(identity: MailerFixtures.identity, issueID: "1", parts: parts)
+        var recipient = MailerFixtures.recipient
+        recipient.email = "zoë@example.com"
+        let error = try #require(throws: MailerError.self) { try builder.message(for: recipient, part: 1) }
+        #expect(error.code == .invalidRecipient)
+        #expect(error.message.hasPrefix("recipient address: \"zoë@example.com\" has non-ASCII"))
+    }
+
     static let domainLabel = anyCharacter("abcdefghijklmnopqrstuvwxyzABCDEFZ0123456789").string(of: 1...12)
     static let address = anyCharacter("abcXYZ019.+-_'!#$%&*/=?^`{|}~").string(of: 1...20)
     static let padding = anyCharacter(" \t").string(of: 0...2)
@@ -86,6 +123,7 @@ struct AddressNormalizationTests {
             #expect(normal.key == normal.address.lowercased())
             // The fast path and the full path agree.
             #expect(EmailAddress.normalizedASCII(text) == normal.address)
+            #expect((try? EmailAddress(validating: normal.address))?.address == normal.address, "a normal ASCII address is sendable as is")
         }
     }
 
@@ -112,4 +150,13 @@ struct AddressNormalizationTests {
             #expect(!normal.address.contains(where: { $0.isWhitespace }))
         }
     }
+}
+
+/// A generator of the characters of `characters`.
+private func anyCharacter(_ characters: String) -> Generator<Character, Shrink.None<Character?>> {
+    anyCharacter(Array(characters))
+}
+
+private func anyCharacter(_ characters: [Character]) -> Generator<Character, Shrink.None<Character?>> {
+    Gen<Character?>.element(of: characters).map { $0! }
 }

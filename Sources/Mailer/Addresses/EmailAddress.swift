@@ -82,6 +82,30 @@ public struct EmailAddress: Sendable, Hashable, CustomStringConvertible {
         self.address = address
     }
 
+    /// Accepts `text` only as an address to write, unchanged, into a header and
+    /// an SMTP envelope: what ``init(normalizing:)`` accepts, already in that
+    /// form (the domain's case aside) and all ASCII, since listctl does not
+    /// use SMTPUTF8. `address` is then `text` exactly.
+    ///
+    /// - Throws: ``EmailAddress/Problem`` saying what is wrong and, when the
+    ///   address only needs normalising, which form to use instead.
+    public init(validating text: String) throws(Problem) {
+        // Called per message sent: a fast-path result of the same length
+        // differs from `text` at most in the domain's case.
+        if let fast = Self.normalizedASCII(text), fast.utf8.count == text.utf8.count {
+            self.address = text
+            return
+        }
+        let normal = try EmailAddress(normalizing: text)
+        guard normal.address.utf8.allSatisfy({ $0 < 0x80 }) else {
+            throw Problem(reason: "\(Self.quoted(text)) has non-ASCII characters before the @, which would need SMTPUTF8 (not supported)")
+        }
+        guard text.utf8.allSatisfy({ $0 < 0x80 }), normal.address.lowercased() == text.lowercased() else {
+            throw Problem(reason: "\(Self.quoted(text)) is not in its normal form; write it as \(Self.quoted(normal.address))")
+        }
+        self.address = text
+    }
+
     /// The common case (a valid, all-ASCII address) in one pass over the bytes,
     /// with no copy when it is already normal; `nil` sends the text down the
     /// full path, which also words the error.
@@ -147,8 +171,9 @@ public struct EmailAddress: Sendable, Hashable, CustomStringConvertible {
         (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D
     }
 
-    /// The text in quotes, shortened, with control characters made visible.
-    static func quoted(_ text: String) -> String {
+    /// The text in quotes, shortened to 80 characters, with control characters
+    /// made visible: how messages for people show a value they gave.
+    public static func quoted(_ text: String) -> String {
         var shown = text.unicodeScalars.map { scalar -> String in
             switch scalar {
             case "\r": return "\\r"
