@@ -2,7 +2,7 @@
 public struct ListServiceError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: String, Sendable {
-            case embeddedDatabase, notFound, invalidInput, conflict, configuration, database
+            case embeddedDatabase, notFound, invalidInput, conflict, configuration, database, backup
         }
         let base: Base
         /// The private PostgreSQL cluster could not be set up, started or stopped.
@@ -17,6 +17,8 @@ public struct ListServiceError: Error, Sendable, CustomStringConvertible {
         public static let configuration = Code(base: .configuration)
         /// The database failed in a way the caller cannot fix by changing input.
         public static let database = Code(base: .database)
+        /// `pg_dump` or `pg_restore` failed, or a backup file cannot be written.
+        public static let backup = Code(base: .backup)
         public var description: String { base.rawValue }
     }
 

@@ -183,59 +183,12 @@ public struct EmbeddedPostgres: Sendable {
 
     // MARK: Running server tools
 
-    struct ToolResult {
-        let status: Int32
-        let output: String
-    }
+    typealias ToolResult = ServerTool.Result
 
     /// The directory of the newest installed server binaries (`/usr/lib/postgresql/15/bin`).
-    static func serverBinDirectory() throws -> URL {
-        let base = URL(fileURLWithPath: "/usr/lib/postgresql")
-        let versions = (try? FileManager.default.contentsOfDirectory(atPath: base.path)) ?? []
-        let candidates = versions.compactMap(Int.init).sorted(by: >)
-        for version in candidates {
-            let bin = base.appendingPathComponent("\(version)/bin")
-            if FileManager.default.isExecutableFile(atPath: bin.appendingPathComponent("initdb").path) { return bin }
-        }
-        throw ListServiceError(
-            code: .embeddedDatabase,
-            message: "no PostgreSQL server is installed (looked for /usr/lib/postgresql/*/bin/initdb). Install it with `apt-get install postgresql`, or set DATABASE_URL to use an existing server.")
-    }
+    static func serverBinDirectory() throws -> URL { try ServerTool.binDirectory() }
 
     private func run(tool: String, _ arguments: [String], asServerUser: Bool) throws -> ToolResult {
-        let executable = tool.hasPrefix("/") ? tool : try Self.serverBinDirectory().appendingPathComponent(tool).path
-        // Run from "/": initdb fails in a working directory that the postgres
-        // user cannot read (root's home, say).
-        var argv = ["/usr/bin/env", "--chdir=/", executable] + arguments
-        if asServerUser && runsAsRoot {
-            argv = ["/usr/sbin/runuser", "-u", "postgres", "--"] + argv
-        }
-        // Output goes to a file, not a pipe: `pg_ctl start` leaves the server
-        // running, and a server holding a pipe's write end would keep a
-        // reader waiting for end-of-file forever.
-        let outputPath = NSTemporaryDirectory() + "listctl-tool-\(UUID().uuidString).log"
-        defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
-        guard spawned == 0 else {
-            throw ListServiceError(code: .embeddedDatabase, message: "cannot run \(argv[0]): \(String(cString: strerror(spawned)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else {
-                throw ListServiceError(code: .embeddedDatabase, message: "waiting for \(argv[0]) failed: \(String(cString: strerror(errno)))")
-            }
-        }
-        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        let data = FileManager.default.contents(atPath: outputPath) ?? Data()
-        return ToolResult(status: exitStatus, output: String(decoding: data, as: UTF8.self))
+        try ServerTool.run(ServerTool.Invocation(tool: tool, arguments: arguments, asServerUser: asServerUser))
     }
 }
