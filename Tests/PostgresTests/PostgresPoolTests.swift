@@ -144,7 +144,7 @@ struct PostgresPoolTests {
 
 /// A one-shot gate for tests: `wait()` returns once `open()` was called.
 actor AsyncGate {
-    private var isOpen = false
+    private(set) var isOpen = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     func wait() async {
         if isOpen { return }
