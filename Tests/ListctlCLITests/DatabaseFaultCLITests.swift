@@ -14,10 +14,10 @@ struct DatabaseFaultCLITests {
             databaseURL: "postgresql://ada:s3cret@127.0.0.1:\(silent.port)/listctl?connect_timeout=3",
             home: try makeTemporaryDirectory("cli"))
         let started = Date()
-        let result = try cli.run("status")
+        let result = try await cli.run("status")
         let took = Date().timeIntervalSince(started)
         #expect(result.status == 1)
-        #expect(took < 20, "took \(took) s")
+        #expect(took < 60, "took \(took) s (generous: the machine is shared; before connect_timeout it hung for good)")
         #expect(result.stderr.contains("127.0.0.1:\(silent.port)"), "\(result.stderr)")
         #expect(result.stderr.contains("no answer within 3 s"), "\(result.stderr)")
         #expect(!result.stderr.contains("s3cret"))
@@ -28,14 +28,14 @@ struct DatabaseFaultCLITests {
     func applicationName() async throws {
         try await withThrowawayPostgres { server in
             let cli = CLI(databaseURL: server.url, home: try makeTemporaryDirectory("cli"))
-            #expect(try cli.run("migrate").status == 0)
+            #expect(try await cli.run("migrate").status == 0)
             // Log every connection's application name, then look at the log.
             let admin = try await PostgresConnection.connect(to: server.url)
             try await admin.execute(script: "ALTER SYSTEM SET log_connections = on")
             try await admin.execute(script: "SELECT pg_reload_conf()")
             await admin.close()
-            #expect(try cli.run("lists", "create", "weekly").status == 0)
-            let status = try cli.run("status", "--json")
+            #expect(try await cli.run("lists", "create", "weekly").status == 0)
+            let status = try await cli.run("status", "--json")
             #expect(status.status == 0, "\(status.stderr)")
             let log = (try? String(contentsOf: server.directory.appendingPathComponent("server.log"), encoding: .utf8)) ?? ""
             #expect(log.contains("application_name=listctl/status"), "the server log names the command")

@@ -30,9 +30,18 @@ struct CLI {
         self.environment = environment
     }
 
-    func run(_ arguments: String...) throws -> Result { try run(arguments) }
+    func run(_ arguments: String...) async throws -> Result { try await run(arguments) }
 
-    func run(_ arguments: [String]) throws -> Result {
+    /// Runs listctl on a thread of its own: waiting for a process must not
+    /// block one of the few threads of Swift's cooperative pool, which every
+    /// other test running beside this one needs.
+    func run(_ arguments: [String]) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Swift.Result { try self.runBlocking(arguments) }) }.start()
+        }
+    }
+
+    private func runBlocking(_ arguments: [String]) throws -> Result {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
@@ -70,16 +79,16 @@ final class LockedData: @unchecked Sendable {
 @Suite("listctl, the command")
 struct ListctlCLITests {
     @Test("--version, --help, and usage errors exit 2")
-    func usage() throws {
+    func usage() async throws {
         let cli = CLI(databaseURL: nil, home: try makeTemporaryDirectory("cli"))
-        let version = try cli.run("--version")
+        let version = try await cli.run("--version")
         #expect(version.status == 0)
         #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3)
-        let help = try cli.run("--help")
+        let help = try await cli.run("--help")
         #expect(help.status == 0)
         #expect(help.stdout.contains("migrate") && help.stdout.contains("import") && help.stdout.contains("preview"))
         for arguments in [["bogus"], ["lists", "create"], ["import"], ["preview", "--budget", "many", "x.md"]] {
-            let result = try cli.run(arguments)
+            let result = try await cli.run(arguments)
             #expect(result.status == 2, "\(arguments): \(result.stderr)")
             #expect(result.stderr.contains("Usage:") || result.stderr.contains("Error:"), "\(arguments)")
         }
@@ -89,19 +98,19 @@ struct ListctlCLITests {
     func migrateStatus() async throws {
         try await withTemporaryDatabase { database in
             let cli = CLI(databaseURL: database.url, home: try makeTemporaryDirectory("cli"))
-            let before = try cli.run("migrate", "status")
+            let before = try await cli.run("migrate", "status")
             #expect(before.status == 0, "\(before.stderr)")
             #expect(before.stdout.contains("0001") && before.stdout.contains("pending"))
-            let behind = try cli.run("lists")
+            let behind = try await cli.run("lists")
             #expect(behind.status == 1)
             #expect(behind.stderr.contains("Run `listctl migrate`"))
             #expect(!behind.stderr.contains("MigrationError("))
-            let migrate = try cli.run("migrate")
+            let migrate = try await cli.run("migrate")
             #expect(migrate.status == 0)
             #expect(migrate.stdout.contains("applied 0001_initial"))
-            let again = try cli.run("migrate")
+            let again = try await cli.run("migrate")
             #expect(again.stdout.contains("up to date"))
-            let after = try cli.run("migrate", "status", "--json")
+            let after = try await cli.run("migrate", "status", "--json")
             let entries = try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [[String: Any]]
             #expect(entries?.first?["version"] as? Int == 1)
             #expect(entries?.first?["state"] as? String == "applied")
@@ -109,9 +118,9 @@ struct ListctlCLITests {
     }
 
     @Test("a failure exits 1 with a message for people, and a password never shows")
-    func failures() throws {
+    func failures() async throws {
         let cli = CLI(databaseURL: "postgresql://listctl:hunter2-secret@127.0.0.1:1/none?connect_timeout=2", home: try makeTemporaryDirectory("cli"))
-        let result = try cli.run("status")
+        let result = try await cli.run("status")
         #expect(result.status == 1)
         #expect(result.stderr.contains("cannot connect to PostgreSQL"))
         #expect(!result.stderr.contains("hunter2-secret"))
@@ -124,35 +133,35 @@ struct ListctlCLITests {
             let work = try makeTemporaryDirectory("cli")
             let outbox = work.appendingPathComponent("outbox")
             let cli = CLI(databaseURL: database.url, home: work, extra: ["LISTCTL_TRANSPORT": "outbox://\(outbox.path)"])
-            #expect(try cli.run("migrate").status == 0)
-            let noSender = try cli.run("lists", "create", "weekly", "--name", "The Weekly")
+            #expect(try await cli.run("migrate").status == 0)
+            let noSender = try await cli.run("lists", "create", "weekly", "--name", "The Weekly")
             #expect(noSender.status == 0)
             #expect(noSender.stderr.contains("has no sender"))
-            let refused = try cli.run("preview", "x.md", "--list", "weekly")
+            let refused = try await cli.run("preview", "x.md", "--list", "weekly")
             #expect(refused.status == 1)
-            #expect(try cli.run("lists", "set", "weekly", "--from", "Ann <ann@example.com>", "--base-url", "https://news.example.com").status == 0)
+            #expect(try await cli.run("lists", "set", "weekly", "--from", "Ann <ann@example.com>", "--base-url", "https://news.example.com").status == 0)
 
             let csv = work.appendingPathComponent("export.csv")
             try "Email,Name,Created_At,Unsubscribed\r\nann@Example.com,Ann,2019-01-02 03:04:05 UTC,false\r\nbob@example.com,Bob,2019-01-02 03:04:05 UTC,true\r\n"
                 .write(to: csv, atomically: true, encoding: .utf8)
-            let imported = try cli.run("import", csv.path, "--list", "weekly", "--json")
+            let imported = try await cli.run("import", csv.path, "--list", "weekly", "--json")
             #expect(imported.status == 0, "\(imported.stderr)")
             let counts = try JSONSerialization.jsonObject(with: Data(imported.stdout.utf8)) as? [String: Any]
             #expect(counts?["inserted"] as? Int == 2)
             #expect(counts?["suppressed"] as? Int == 1)
-            let exported = try cli.run("subscribers", "export", "--list", "weekly")
+            let exported = try await cli.run("subscribers", "export", "--list", "weekly")
             #expect(exported.stdout.contains("ann@example.com") && exported.stdout.contains("unsubscribed"))
 
             let issue = work.appendingPathComponent("issue.md")
             try "---\nsubject: Hello, world\n---\n\n# Hi\n\nA paragraph with a note.[^1]\n\n[^1]: The note.\n"
                 .write(to: issue, atomically: true, encoding: .utf8)
-            let preview = try cli.run("preview", issue.path, "--list", "weekly", "--json")
+            let preview = try await cli.run("preview", issue.path, "--list", "weekly", "--json")
             #expect(preview.status == 0, "\(preview.stderr)")
             let parts = (try JSONSerialization.jsonObject(with: Data(preview.stdout.utf8)) as? [String: Any])?["parts"] as? [[String: Any]]
             #expect(parts?.count == 1)
             #expect(parts?.first?["subject"] as? String == "Hello, world")
 
-            let sent = try cli.run("send", issue.path, "--list", "weekly", "--to", "me@example.com")
+            let sent = try await cli.run("send", issue.path, "--list", "weekly", "--to", "me@example.com")
             #expect(sent.status == 0, "\(sent.stderr)")
             let delivered = try FileManager.default.contentsOfDirectory(atPath: outbox.appendingPathComponent("new").path)
             #expect(delivered.count == 1)

@@ -20,7 +20,7 @@ struct PostgresCancellationTests {
                     return
                 }
                 #expect(error is CancellationError, "got \(error)")
-                #expect(took < .seconds(8), "took \(took)")
+                #expect(took < .seconds(20), "took \(took)")
                 #expect(try await connection.query("SELECT 41 + 1")[0].decode(Int.self, at: 0) == 42)
             }
         }
@@ -36,7 +36,7 @@ struct PostgresCancellationTests {
             try await Task.sleep(for: .milliseconds(500))
             sleeper.cancel()
             _ = await sleeper.result
-            #expect(ContinuousClock.now - started < .seconds(8))
+            #expect(ContinuousClock.now - started < .seconds(20))
             let nextPID = try await pool.withConnection { try await $0.backendPID() }
             #expect(nextPID != firstPID, "a connection that got a cancel request is replaced, so a late cancel cannot stop the next statement")
             await pool.close()
@@ -68,7 +68,7 @@ struct PostgresCancellationTests {
                 try await Task.sleep(for: .milliseconds(300))
                 waiting.cancel()
                 let result = await waiting.result
-                #expect(ContinuousClock.now - started < .seconds(5))
+                #expect(ContinuousClock.now - started < .seconds(20))
                 if case .failure(let error) = result { #expect(error is CancellationError) } else { Issue.record("should throw") }
                 // The connection is still usable and still listening.
                 try await withConnection(to: database) { try await $0.execute(script: "NOTIFY wake, 'after'") }

@@ -49,7 +49,7 @@ struct PostgresPoolTests {
             let pool = PostgresPool(
                 configuration: PostgresConnectionConfiguration(connectionString: database.url), maximumConnections: 1,
                 acquireTimeout: .seconds(1))
-            let holding = Task { try await pool.withConnection { _ in try await Task.sleep(for: .seconds(8)) } }
+            let holding = Task { try await pool.withConnection { _ in try await Task.sleep(for: .seconds(40)) } }
             try await Task.sleep(for: .milliseconds(300))
             let started = ContinuousClock.now
             let error = await #expect(throws: PostgresError.self) { try await pool.withConnection { _ in } }
@@ -57,7 +57,7 @@ struct PostgresPoolTests {
             #expect(error?.code == .poolTimeout)
             #expect(error?.message.contains("1 connections") == true)
             #expect(error?.message.contains("stayed busy for 1 s") == true)
-            #expect(waited >= .milliseconds(900) && waited < .seconds(6), "waited \(waited)")
+            #expect(waited >= .milliseconds(900) && waited < .seconds(25), "waited \(waited)")
             holding.cancel()
             _ = await holding.result
             // The pool still works afterwards.
@@ -88,7 +88,7 @@ struct PostgresPoolTests {
                 }
                 #expect(error.code == .connectionClosed)
             }
-            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(ContinuousClock.now - started < .seconds(20))
             await gate.open()
             _ = try await holder.value
             #expect(await pool.statistics.open == 0, "the loaned connection was closed when it came back")

@@ -115,6 +115,9 @@ public struct DatabaseBackup: Sendable {
             try await connection.transaction { connection in
                 // One snapshot for the counts and the dump, so they agree.
                 try await connection.execute(script: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                // The transaction waits for pg_dump, however long it takes: the
+                // idle-in-transaction timeout must not end it meanwhile.
+                try await connection.execute(script: "SET LOCAL idle_in_transaction_session_timeout = 0")
                 let snapshot = try await connection.query("SELECT pg_export_snapshot()")[0].decode(String.self, at: 0)
                 let tables = try await Self.countRows(on: connection)
                 let version = try await Self.schemaVersion(on: connection)
