@@ -54,9 +54,8 @@ struct ImportConcurrencyTests {
             let pid: Int = try await importing.query("SELECT pg_backend_pid()")[0].decode(at: 0)
             try await writer.execute(script: "SET lock_timeout = '20s'")
 
-            let finished = Atomic<Bool>(false)
-            let updateCommitted = Atomic<Bool>(false)
-            let seenWhileImporting = Atomic<Int>(0)
+            let finished = Flag()
+            let updateCommitted = Flag()
             var options = ImportOptions()
             // Every lock the import takes is held now; the UPDATE must not wait for any.
             options.beforeCommit = {
@@ -64,25 +63,27 @@ struct ImportConcurrencyTests {
                 try await writer.query(Self.unsubscribeBystander)
                 let waited = ContinuousClock.now - start
                 #expect(waited < .seconds(5), "the UPDATE waited \(waited) for the import")
-                #expect(finished.load(ordering: .acquiring) == false)
-                #expect(try await Self.isWriting(pid, on: monitor), "the import's transaction is still open, holding its writes")
-                #expect(try await count(Self.strongLocks, on: monitor) == 0)
-                updateCommitted.store(true, ordering: .releasing)
+                let importFinished = finished.isSet
+                #expect(!importFinished)
+                let writing = try await Self.isWriting(pid, on: monitor)
+                #expect(writing, "the import's transaction is still open, holding its writes")
+                let strong = try await count(Self.strongLocks, on: monitor)
+                #expect(strong == 0)
+                updateCommitted.set()
             }
             let started = ContinuousClock.now
             let task = Task {
-                defer { finished.store(true, ordering: .releasing) }
+                defer { finished.set() }
                 return try await harness.importer.importFile(at: url, options: options, on: importing)
             }
             // Poll pg_locks for the whole import, from another connection.
             var polls = 0
             var strong = 0
             var sawWriting = false
-            while !finished.load(ordering: .acquiring) {
+            while !finished.isSet {
                 strong = max(strong, try await count(Self.strongLocks, on: monitor))
-                if !updateCommitted.load(ordering: .acquiring), try await Self.isWriting(pid, on: monitor) { sawWriting = true }
+                if !updateCommitted.isSet, try await Self.isWriting(pid, on: monitor) { sawWriting = true }
                 polls += 1
-                seenWhileImporting.add(1, ordering: .relaxed)
                 try await Task.sleep(for: .milliseconds(20))
             }
             let summary = try await task.value
@@ -95,7 +96,8 @@ struct ImportConcurrencyTests {
             #expect(strong == 0, "ACCESS EXCLUSIVE seen on one of the four tables")
             #expect(polls > 10)
             #expect(sawWriting, "polling covered the merge")
-            #expect(updateCommitted.load(ordering: .acquiring))
+            let committed = updateCommitted.isSet
+            #expect(committed)
             #expect(try await harness.statuses(list: "other") == ["bystander@example.com": "unsubscribed"])
         }
     }
@@ -112,7 +114,8 @@ struct ImportConcurrencyTests {
             var options = ImportOptions(exclusive: true)
             options.bulkKeyThreshold = 1
             options.beforeCommit = {
-                #expect(try await count(Self.strongLocks, on: monitor) >= 3)
+                let strong = try await count(Self.strongLocks, on: monitor)
+                #expect(strong >= 3)
                 let error = await #expect(throws: PostgresError.self) { try await writer.query(Self.unsubscribeBystander) }
                 #expect(error?.sqlState == "55P03", "lock_not_available: the UPDATE waited for the import")
             }
@@ -189,4 +192,11 @@ struct ImportConcurrencyTests {
         let exclusive = ImportSQL.psqlScript(exclusive: true)
         #expect(exclusive.contains(ImportSQL.dropSubscriptionKeys) && exclusive.contains(ImportSQL.lockExclusive))
     }
+}
+
+/// A flag set by one task and read by another.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }
