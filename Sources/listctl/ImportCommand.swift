@@ -41,6 +41,11 @@ struct ImportCommand: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Report what would change and write nothing.")
     var dryRun = false
 
+    @Flag(help: ArgumentHelp(
+        "Faster for big first imports, but blocks everyone: locks lists, subscribers and subscriptions until the import commits (every other writer and reader, workers and the HTTP service included, waits), and needs ownership of those tables.",
+        discussion: "Without it an import locks only the rows it writes."))
+    var exclusive = false
+
     @Flag(help: "Print the counts as JSON.")
     var json = false
 
@@ -61,13 +66,14 @@ struct ImportCommand: AsyncParsableCommand {
 
     func run() async throws {
         if printSQL {
-            print(ImportSQL.psqlScript, terminator: "")
+            print(ImportSQL.psqlScript(exclusive: exclusive), terminator: "")
             return
         }
         let url = URL(fileURLWithPath: file!)
         var options = ImportOptions(
             list: list, format: format.flatMap(ImportFormat.init(rawValue:)), encoding: CSVEncoding(rawValue: encoding) ?? .utf8,
-            skipInvalid: skipInvalid, rejectsURL: rejects.map { URL(fileURLWithPath: $0) }, dryRun: dryRun, displayName: file)
+            skipInvalid: skipInvalid, rejectsURL: rejects.map { URL(fileURLWithPath: $0) }, dryRun: dryRun, displayName: file,
+            exclusive: exclusive)
         if let map {
             do {
                 options.columnMap = try ImportOptions.parseColumnMap(map)

@@ -354,7 +354,7 @@ struct ImportTests {
         }
     }
 
-    @Test("Large imports check the subscription keys in bulk and restore them exactly")
+    @Test("--exclusive imports check the subscription keys in bulk and restore them exactly")
     func bulkKeys() async throws {
         try await ImportHarness.with { harness in
             let constraints = """
@@ -362,7 +362,7 @@ struct ImportTests {
                 WHERE conrelid = 'subscriptions'::regclass ORDER BY 1
                 """
             let before = try await harness.connection.query(constraints).map { try $0.decode(String.self, at: 0) }
-            var options = ImportOptions()
+            var options = ImportOptions(exclusive: true)
             options.bulkKeyThreshold = 1
             let summary = try await harness.run("tinyletter_subscribers.csv", options)
             #expect(summary.inserted == 5)

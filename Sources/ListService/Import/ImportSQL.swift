@@ -54,8 +54,10 @@ public enum ImportSQL {
     /// Duplicates in the file collapse to the row with the strongest "do not
     /// mail" status (complained > bounced > unsubscribed > active > pending),
     /// then the last one. `final_status` applies the rule that an import never
-    /// resubscribes anyone: an unsubscribed, bounced or complained
-    /// subscription stays so, and a suppressed address starts suppressed.
+    /// resubscribes anyone: a subscription whose status stops mail stays so
+    /// (`listctl_stops_mail`, schema 0002: the SQL home of
+    /// ``SubscriptionStatus/doNotMail``), and a suppressed address starts
+    /// suppressed (`listctl_suppression_status`).
     public static let plan = """
         CREATE TEMP TABLE import_rows ON COMMIT DROP AS
         SELECT r.email_key, r.email, r.name, r.status AS file_status, r.suppression, r.created_at, r.attributes,
@@ -63,11 +65,9 @@ public enum ImportSQL {
                sub.status AS old_status, sp.reason AS suppressed_reason,
                COALESCE(s.id, nextval('subscribers_id_seq')) AS subscriber_id,
                CASE
-                   WHEN sub.status IN ('unsubscribed', 'bounced', 'complained') THEN sub.status
-                   WHEN r.status IN ('unsubscribed', 'bounced', 'complained') THEN r.status
-                   WHEN sp.reason = 'hard_bounce' THEN 'bounced'
-                   WHEN sp.reason = 'complaint' THEN 'complained'
-                   WHEN sp.reason IS NOT NULL THEN 'unsubscribed'
+                   WHEN listctl_stops_mail(sub.status) THEN sub.status
+                   WHEN listctl_stops_mail(r.status) THEN r.status
+                   WHEN sp.reason IS NOT NULL THEN listctl_suppression_status(sp.reason)
                    WHEN sub.status = 'active' THEN 'active'
                    ELSE r.status
                END AS final_status
@@ -114,6 +114,8 @@ public enum ImportSQL {
 
     /// The counts the import reports, from the plan (so a dry run needs no merge
     /// to know them). `suppressed` counts addresses that end up not mailable.
+    /// The last three are what the merge expects to write; when it writes
+    /// less, someone else wrote meanwhile (see ``SubscriberImporter``).
     public static let counts = """
         SELECT count(*) AS distinct_rows,
                count(*) FILTER (WHERE old_status IS NULL) AS inserted,
@@ -121,10 +123,13 @@ public enum ImportSQL {
                    final_status <> old_status
                    OR (name <> '' AND name IS DISTINCT FROM old_name)
                    OR NOT old_attributes @> attributes)) AS updated,
-               count(*) FILTER (WHERE final_status IN ('unsubscribed', 'bounced', 'complained')) AS suppressed,
+               count(*) FILTER (WHERE listctl_stops_mail(final_status)) AS suppressed,
                count(*) FILTER (WHERE (old_status IS NOT NULL AND final_status <> old_status)
                    OR (existing_id IS NOT NULL AND ((name <> '' AND name IS DISTINCT FROM old_name)
-                                                    OR NOT old_attributes @> attributes))) AS changes
+                                                    OR NOT old_attributes @> attributes))) AS changes,
+               count(*) FILTER (WHERE existing_id IS NULL) AS new_subscribers,
+               count(*) FILTER (WHERE existing_id IS NOT NULL AND old_status IS NULL) AS joining,
+               count(*) FILTER (WHERE old_status IS NOT NULL AND final_status <> old_status) AS status_changes
         FROM import_rows
         """
 
@@ -133,9 +138,44 @@ public enum ImportSQL {
         case always
         /// Only when the plan found stored rows to change (`changes` > 0).
         case updates
+        /// Only when someone else added some of the file's new addresses
+        /// after planning (`subscribers_inserted` < `new_subscribers`).
+        case signupsMeanwhile
     }
 
+    /// What a merge step reports, under names that the Swift code and the
+    /// psql script (`\gset`) share.
+    public enum Output: Sendable, Equatable {
+        case none
+        /// The statement's row count.
+        case rowCount(String)
+        /// One row of counts, one column per name.
+        case counts([String])
+    }
+
+    public struct Step: Sendable {
+        public let name: String
+        public let when: Condition
+        public let output: Output
+        public let sql: String
+    }
+
+    /// The list id, as the statements read it.
+    static let listID = "current_setting('listctl.import_list_id')::bigint"
+
     /// The merge, in order. Each is one set-based statement.
+    ///
+    /// Nothing in it locks more than the rows it writes (ROW EXCLUSIVE on the
+    /// tables), and it is written for writers that run beside it (sign-ups,
+    /// unsubscribes, a worker's bounces), because the plan is a snapshot:
+    /// - a subscription is updated only if it still has the status it was
+    ///   planned from (a stop from the file still wins over a change that
+    ///   does not stop mail), so an unsubscribe committed meanwhile survives;
+    /// - an address someone else added meanwhile is merged into (ON CONFLICT
+    ///   DO NOTHING, then `merge subscribers added meanwhile`), not a unique
+    ///   violation; a subscription someone else created meanwhile is merged
+    ///   by the never-resubscribe rule (ON CONFLICT … DO UPDATE … WHERE);
+    /// - a suppression added meanwhile stops the subscriptions the import wrote.
     ///
     /// The updates run first, while subscribers and subscriptions hold only
     /// stored rows, and only when there is something to update. They join
@@ -143,9 +183,9 @@ public enum ImportSQL {
     /// just inserted and not yet analysed look like none): the index on
     /// import_rows keeps even a nested loop the wrong way round to index
     /// probes instead of a million sequential scans.
-    public static let merge: [(name: String, when: Condition, sql: String)] = [
-        (name: "index rows to update", when: .updates, sql: "CREATE INDEX ON import_rows (subscriber_id)"),
-        (name: "update changed subscribers", when: .updates, sql: """
+    public static let merge: [Step] = [
+        Step(name: "index rows to update", when: .updates, output: .none, sql: "CREATE INDEX ON import_rows (subscriber_id)"),
+        Step(name: "update changed subscribers", when: .updates, output: .none, sql: """
             UPDATE subscribers s
             SET name = CASE WHEN r.name <> '' THEN r.name ELSE s.name END,
                 attributes = s.attributes || r.attributes,
@@ -154,35 +194,120 @@ public enum ImportSQL {
             WHERE r.existing_id IS NOT NULL AND s.id = r.subscriber_id
               AND ((r.name <> '' AND r.name IS DISTINCT FROM r.old_name) OR NOT r.old_attributes @> r.attributes)
             """),
-        (name: "update changed subscriptions", when: .updates, sql: """
-            UPDATE subscriptions sub
-            SET status = r.final_status,
-                status_changed_at = now(),
-                confirmed_at = CASE WHEN r.final_status = 'active' THEN COALESCE(sub.confirmed_at, now()) ELSE sub.confirmed_at END,
-                unsubscribed_at = CASE WHEN r.final_status IN ('unsubscribed', 'bounced', 'complained') THEN now()
-                                       ELSE sub.unsubscribed_at END
-            FROM import_rows r
-            WHERE r.old_status IS NOT NULL AND r.final_status <> r.old_status
-              AND sub.list_id = current_setting('listctl.import_list_id')::bigint
-              AND sub.subscriber_id = r.subscriber_id
+        Step(name: "update changed subscriptions", when: .updates, output: .counts(["updated_statuses"]), sql: """
+            WITH changed AS (
+                UPDATE subscriptions sub
+                SET status = r.final_status,
+                    status_changed_at = now(),
+                    confirmed_at = CASE WHEN r.final_status = 'active' THEN COALESCE(sub.confirmed_at, now()) ELSE sub.confirmed_at END,
+                    unsubscribed_at = CASE WHEN listctl_stops_mail(r.final_status) THEN now() ELSE sub.unsubscribed_at END
+                FROM import_rows r
+                WHERE r.old_status IS NOT NULL AND r.final_status <> r.old_status
+                  AND sub.list_id = \(listID)
+                  AND sub.subscriber_id = r.subscriber_id
+                  AND (sub.status = r.old_status
+                       OR (listctl_stops_mail(r.final_status) AND NOT listctl_stops_mail(sub.status)))
+                RETURNING sub.subscriber_id, r.email_key, sub.status, r.old_status
+            ), recorded AS (
+                INSERT INTO events (kind, list_id, subscriber_id, email_key, detail)
+                SELECT status, \(listID), subscriber_id, email_key,
+                       jsonb_build_object('source', 'import', 'previous', old_status)
+                FROM changed
+                WHERE listctl_stops_mail(status)
+            )
+            SELECT count(*) AS updated_statuses FROM changed
             """),
-        (name: "insert new subscribers", when: .always, sql: """
+        Step(name: "insert new subscribers", when: .always, output: .rowCount("subscribers_inserted"), sql: """
             INSERT INTO subscribers (id, email, email_key, name, attributes, created_at)
             OVERRIDING SYSTEM VALUE
             SELECT subscriber_id, email, email_key, name, attributes, COALESCE(created_at, now())
             FROM import_rows
             WHERE existing_id IS NULL
+            ON CONFLICT (email_key) DO NOTHING
             """),
-        (name: insertSubscriptionsStep, when: .always, sql: """
+        // The rows whose address someone else added after planning become
+        // rows of an existing subscriber: their id is the stored one, the
+        // file's name and attributes are merged in, and their subscription
+        // goes through `insert subscriptions of existing subscribers`.
+        Step(name: "merge subscribers added meanwhile", when: .signupsMeanwhile, output: .none, sql: """
+            WITH merged AS (
+                UPDATE import_rows r
+                SET existing_id = s.id, subscriber_id = s.id, old_name = s.name, old_attributes = s.attributes
+                FROM subscribers s
+                WHERE r.existing_id IS NULL AND s.email_key = r.email_key AND s.id <> r.subscriber_id
+                RETURNING r.subscriber_id, r.name, r.attributes
+            )
+            UPDATE subscribers s
+            SET name = CASE WHEN m.name <> '' THEN m.name ELSE s.name END,
+                attributes = s.attributes || m.attributes,
+                updated_at = now()
+            FROM merged m
+            WHERE s.id = m.subscriber_id
+            """),
+        // Only subscribers this transaction inserted: nobody else can see
+        // them yet, so nothing can conflict, and the plain INSERT stays cheap.
+        Step(name: insertSubscriptionsStep, when: .always, output: .none, sql: """
             INSERT INTO subscriptions (list_id, subscriber_id, status, created_at, status_changed_at, confirmed_at, unsubscribed_at)
-            SELECT current_setting('listctl.import_list_id')::bigint, subscriber_id, final_status,
+            SELECT \(listID), subscriber_id, final_status,
                    COALESCE(created_at, now()), now(),
                    CASE WHEN final_status = 'active' THEN COALESCE(created_at, now()) END,
-                   CASE WHEN final_status IN ('unsubscribed', 'bounced', 'complained') THEN now() END
+                   CASE WHEN listctl_stops_mail(final_status) THEN now() END
             FROM import_rows
-            WHERE old_status IS NULL
+            WHERE existing_id IS NULL
             """),
-        (name: "insert suppressions", when: .always, sql: """
+        // Stored subscribers new to this list. Someone may have subscribed
+        // them meanwhile: then the stored row is merged by the import's rule
+        // (a stop stays, a stop from the file wins, active is not demoted).
+        Step(name: "insert subscriptions of existing subscribers", when: .always, output: .counts(["joined_inserted", "joined_updated"]), sql: """
+            WITH joined AS (
+                INSERT INTO subscriptions AS sub (list_id, subscriber_id, status, created_at, status_changed_at, confirmed_at, unsubscribed_at)
+                SELECT \(listID), subscriber_id, final_status,
+                       COALESCE(created_at, now()), now(),
+                       CASE WHEN final_status = 'active' THEN COALESCE(created_at, now()) END,
+                       CASE WHEN listctl_stops_mail(final_status) THEN now() END
+                FROM import_rows
+                WHERE existing_id IS NOT NULL AND old_status IS NULL
+                ON CONFLICT (list_id, subscriber_id) DO UPDATE
+                SET status = EXCLUDED.status,
+                    status_changed_at = now(),
+                    confirmed_at = CASE WHEN EXCLUDED.status = 'active' THEN COALESCE(sub.confirmed_at, now()) ELSE sub.confirmed_at END,
+                    unsubscribed_at = CASE WHEN listctl_stops_mail(EXCLUDED.status) THEN now() ELSE sub.unsubscribed_at END
+                WHERE NOT listctl_stops_mail(sub.status) AND sub.status <> EXCLUDED.status
+                  AND (listctl_stops_mail(EXCLUDED.status) OR sub.status <> 'active')
+                RETURNING sub.subscriber_id, sub.status, sub.xmax = 0 AS inserted
+            ), recorded AS (
+                INSERT INTO events (kind, list_id, subscriber_id, email_key, detail)
+                SELECT j.status, \(listID), j.subscriber_id, s.email_key,
+                       jsonb_build_object('source', 'import', 'previous', NULL)
+                FROM joined j JOIN subscribers s ON s.id = j.subscriber_id
+                WHERE listctl_stops_mail(j.status)
+            )
+            SELECT count(*) FILTER (WHERE inserted) AS joined_inserted,
+                   count(*) FILTER (WHERE NOT inserted) AS joined_updated
+            FROM joined
+            """),
+        // Suppressions added after planning (a complaint, an erasure) stop
+        // the subscriptions this import wrote as mailable. Usually none.
+        Step(name: "apply suppressions added meanwhile", when: .always, output: .counts(["late_suppressed"]), sql: """
+            WITH late AS (
+                UPDATE subscriptions sub
+                SET status = listctl_suppression_status(sp.reason), status_changed_at = now(), unsubscribed_at = now()
+                FROM import_rows r JOIN suppressions sp ON sp.email_key = r.email_key
+                WHERE r.suppressed_reason IS NULL AND NOT listctl_stops_mail(r.final_status)
+                  AND (r.old_status IS NULL OR r.final_status <> r.old_status)
+                  AND sub.list_id = \(listID)
+                  AND sub.subscriber_id = r.subscriber_id
+                  AND NOT listctl_stops_mail(sub.status)
+                RETURNING sub.subscriber_id, r.email_key, sub.status, r.old_status
+            ), recorded AS (
+                INSERT INTO events (kind, list_id, subscriber_id, email_key, detail)
+                SELECT status, \(listID), subscriber_id, email_key,
+                       jsonb_build_object('source', 'import', 'previous', old_status)
+                FROM late
+            )
+            SELECT count(*) AS late_suppressed FROM late
+            """),
+        Step(name: "insert suppressions", when: .always, output: .none, sql: """
             INSERT INTO suppressions (email_key, reason, detail)
             SELECT email_key, suppression, 'import: ' || file_status || ' in the export'
             FROM import_rows
@@ -192,31 +317,47 @@ public enum ImportSQL {
         // Per-address events only for changes that stop mail; the import as a
         // whole is one 'imported' event (a million identical rows would double
         // the cost of the merge and tell nothing the imports table doesn't).
-        (name: "record status events", when: .always, sql: """
+        // Stored subscribers' events were recorded by the steps that changed them.
+        Step(name: "record status events of new subscribers", when: .always, output: .none, sql: """
             INSERT INTO events (kind, list_id, subscriber_id, email_key, detail)
-            SELECT final_status, current_setting('listctl.import_list_id')::bigint, subscriber_id, email_key,
-                   jsonb_build_object('source', 'import', 'previous', old_status)
+            SELECT final_status, \(listID), subscriber_id, email_key,
+                   jsonb_build_object('source', 'import', 'previous', NULL)
             FROM import_rows
-            WHERE final_status IN ('unsubscribed', 'bounced', 'complained')
-              AND old_status IS DISTINCT FROM final_status
+            WHERE existing_id IS NULL AND listctl_stops_mail(final_status)
             """),
     ]
 
-    /// From how many new subscriptions the import checks their foreign keys in
-    /// bulk (see ``dropSubscriptionKeys``).
+    /// What the addresses of the file end up as, read back after a merge in
+    /// which someone else wrote meanwhile (the planned count is then not exact).
+    public static let recountSuppressed = """
+        SELECT count(*) FROM import_rows r
+        JOIN subscriptions sub ON sub.list_id = \(listID) AND sub.subscriber_id = r.subscriber_id
+        WHERE listctl_stops_mail(sub.status)
+        """
+
+    /// `--exclusive`: from how many new subscribers the import checks the
+    /// subscription foreign keys in bulk (see ``dropSubscriptionKeys``).
     public static let bulkKeyThreshold = 100_000
 
     /// Name of the merge step that the bulk key check wraps.
     static let insertSubscriptionsStep = "insert new subscriptions"
 
-    /// Per-row foreign-key triggers cost two thirds of inserting a million
-    /// subscriptions (8 of 12 s measured: each check locks the referenced row,
-    /// which dirties and WAL-logs it). Dropping the two keys and adding them
-    /// back checks them in one join instead (1.2 s), inside the import's
-    /// transaction: if the check fails, everything rolls back, keys included.
-    /// The price is an exclusive lock on subscribers and subscriptions until
-    /// commit, so it is only done for large imports (``bulkKeyThreshold``),
-    /// which in practice is the first import of a list.
+    /// `--exclusive` only: taken before anything else, so that the import
+    /// never waits for the strong lock while holding weaker ones (which could
+    /// deadlock with a writer waiting on a row the import wrote). Every other
+    /// reader and writer of these tables waits until the import commits.
+    public static let lockExclusive = "LOCK TABLE lists, subscribers, subscriptions IN ACCESS EXCLUSIVE MODE"
+
+    /// `--exclusive` only. Per-row foreign-key triggers cost two thirds of
+    /// inserting a million subscriptions (8 of 12 s measured: each check locks
+    /// the referenced row, which dirties and WAL-logs it). Dropping the two
+    /// keys and adding them back checks them in one join instead (1.2 s),
+    /// inside the import's transaction: if the check fails, everything rolls
+    /// back, keys included. The price is an ACCESS EXCLUSIVE lock on lists,
+    /// subscribers and subscriptions until commit, and the role must own the
+    /// tables, so it is never done by default; with `--exclusive` it is done
+    /// from ``bulkKeyThreshold`` new subscribers (below that, re-checking the
+    /// whole table costs more than the per-row checks).
     /// Must match sql/migrations (a test compares the definitions).
     public static let dropSubscriptionKeys = """
         ALTER TABLE subscriptions DROP CONSTRAINT subscriptions_subscriber_id_fkey,
@@ -229,14 +370,19 @@ public enum ImportSQL {
         """
 
     /// The whole import as a psql script, for `listctl import --print-sql` and
-    /// the benchmark: see its first lines for how to run it.
-    public static var psqlScript: String {
+    /// the benchmark: see its first lines for how to run it. `exclusive`
+    /// gives the `--exclusive` variant.
+    public static func psqlScript(exclusive: Bool = false) -> String {
         var script = """
-            -- listctl subscriber import: the statements listctl runs, in order.
+            -- listctl subscriber import\(exclusive ? " (--exclusive)" : ""): the statements listctl runs, in order.
             -- Replace STAGING_FILE with a file in COPY text format (`listctl import
             -- --write-staging FILE export.csv` writes one), then: psql -v list_id=ID -f this.sql
             BEGIN;
             \(serialize);
+
+            """
+        if exclusive { script += "\(lockExclusive);\n" }
+        script += """
             SELECT set_config('listctl.import_list_id', :'list_id', true);
             \(session);
             \(createStaging);
@@ -252,14 +398,24 @@ public enum ImportSQL {
 
 
             """
-        script += "SELECT :inserted >= \(bulkKeyThreshold) AS bulk_keys, :changes > 0 AS has_updates \\gset\n"
-        for statement in merge {
-            let bulk = statement.name == insertSubscriptionsStep
-            if statement.when == .updates { script += "\\if :has_updates\n" }
+        script += "SELECT :changes > 0 AS has_updates, \(exclusive ? ":new_subscribers >= \(bulkKeyThreshold)" : "false") AS bulk_keys \\gset\n"
+        for step in merge {
+            let bulk = exclusive && step.name == insertSubscriptionsStep
+            switch step.when {
+            case .always: break
+            case .updates: script += "\\if :has_updates\n"
+            case .signupsMeanwhile:
+                script += "SELECT :subscribers_inserted < :new_subscribers AS signups_meanwhile \\gset\n\\if :signups_meanwhile\n"
+            }
             if bulk { script += "\\if :bulk_keys\n\(dropSubscriptionKeys);\n\\endif\n" }
-            script += "-- \(statement.name)\n\(statement.sql);\n"
+            script += "-- \(step.name)\n\(step.sql)"
+            switch step.output {
+            case .none: script += ";\n"
+            case .rowCount(let name): script += ";\nSELECT :ROW_COUNT AS \(name) \\gset\n"
+            case .counts: script += " \\gset\n"
+            }
             if bulk { script += "\\if :bulk_keys\n\(restoreSubscriptionKeys);\n\\endif\n" }
-            if statement.when == .updates { script += "\\endif\n" }
+            if step.when != .always { script += "\\endif\n" }
         }
         script += "COMMIT;\n"
         return script

@@ -19,13 +19,28 @@ public struct ImportOptions: Sendable {
     public var dryRun: Bool
     /// The name used in messages (default: the file's name).
     public var displayName: String?
+    /// `--exclusive`: lock lists, subscribers and subscriptions (ACCESS
+    /// EXCLUSIVE: every other reader and writer waits until the import
+    /// commits) and, from ``ImportSQL/bulkKeyThreshold`` new subscribers,
+    /// check the subscription foreign keys in bulk instead of per row. Needs
+    /// ownership of the tables. By default an import locks only the rows it
+    /// writes.
+    public var exclusive: Bool
     /// Overrides ``ImportSQL/bulkKeyThreshold`` (for tests).
     public var bulkKeyThreshold: Int?
+    /// Called inside the import's transaction right after planning, before
+    /// the merge (tests use it to write "meanwhile" from another connection).
+    var afterPlanning: (@Sendable () async throws -> Void)?
+    /// Called inside the import's transaction after everything is written,
+    /// just before COMMIT: every lock the import takes is held then.
+    var beforeCommit: (@Sendable () async throws -> Void)?
 
     public init(
         list: String = "main", format: ImportFormat? = nil, columnMap: [String: String] = [:], encoding: CSVEncoding = .utf8,
-        skipInvalid: Bool = false, rejectsURL: URL? = nil, dryRun: Bool = false, displayName: String? = nil
+        skipInvalid: Bool = false, rejectsURL: URL? = nil, dryRun: Bool = false, displayName: String? = nil,
+        exclusive: Bool = false
     ) {
+        self.exclusive = exclusive
         self.list = list
         self.format = format
         self.columnMap = columnMap
@@ -145,116 +160,179 @@ public struct SubscriberImporter: Sendable {
         var rejects = try options.skipInvalid ? RejectsWriter(url: options.rejectsURL ?? Self.defaultRejectsURL(for: url), header: header.fields) : nil
         defer { rejects?.close() }
 
-        try await connection.execute(script: "BEGIN")
         do {
-            try await connection.execute(script: ImportSQL.serialize)
-            let list = try await ListStore.findOrCreate(options.list, on: connection)
-            if let previous = try await connection.query(
-                "SELECT started_at, inserted + updated + unchanged FROM imports WHERE list_id = $1 AND sha256 = $2", list.id, sha256
-            ).first {
-                try await connection.execute(script: "ROLLBACK")
-                summary.alreadyImported = true
-                summary.unchanged = try previous.decode(at: 1)
-                let when: Date = try previous.decode(at: 0)
-                logger.info("file already imported", metadata: ["import.sha256": "\(sha256)", "import.at": "\(when)"])
+            return try await connection.transaction(end: options.dryRun ? .rollback : .commit) { connection in
+                try await connection.execute(script: ImportSQL.serialize)
+                if options.exclusive { try await connection.execute(script: ImportSQL.lockExclusive) }
+                let list = try await ListStore.findOrCreate(options.list, on: connection)
+                if let previous = try await connection.query(
+                    "SELECT started_at, inserted + updated + unchanged FROM imports WHERE list_id = $1 AND sha256 = $2", list.id, sha256
+                ).first {
+                    summary.alreadyImported = true
+                    summary.unchanged = try previous.decode(at: 1)
+                    let when: Date = try previous.decode(at: 0)
+                    logger.info("file already imported", metadata: ["import.sha256": "\(sha256)", "import.at": "\(when)"])
+                    // Roll back: a list that findOrCreate just made is not kept.
+                    throw AlreadyImported(summary: summary)
+                }
+                try await connection.query(ImportSQL.setList, String(list.id))
+                try await connection.execute(script: ImportSQL.session)
+                try await connection.execute(script: ImportSQL.createStaging)
+
+                var errors: [ImportRowError] = []
+                var errorCount = 0
+                var rows = 0
+                var skipped = 0
+                var written = 0
+                var stepStart = ContinuousClock.now
+                let staged = try await connection.copyFrom(ImportSQL.copyStaging) { writer in
+                    var batch: [UInt8] = []
+                    batch.reserveCapacity(1 << 18)
+                    var nextProgress = 0
+                    while let record = try reader.next() {
+                        rows += 1
+                        if let progress, reader.bytesRead >= nextProgress {
+                            progress(reader.bytesRead, reader.fileSize)
+                            nextProgress = reader.bytesRead + (1 << 20)
+                        }
+                        let mapped: MappedRow
+                        do throws(RowProblem) {
+                            mapped = try mapper.map(record)
+                        } catch {
+                            errorCount += 1
+                            if errors.count < ImportError.maximumReportedRows {
+                                errors.append(ImportRowError(file: fileName, line: record.line, reason: error.reason))
+                            }
+                            try rejects?.write(record: record, reason: error.reason)
+                            continue
+                        }
+                        switch mapped {
+                        case .subscriber(let row):
+                            // Once the import is doomed, keep reading only to report every bad row.
+                            guard errorCount == 0 || options.skipInvalid else { continue }
+                            StagingEncoder.append(row, line: record.line, to: &batch)
+                            written += 1
+                            if batch.count >= 1 << 18 {
+                                try await writer.write(batch)
+                                batch.removeAll(keepingCapacity: true)
+                            }
+                        case .skipped(let why):
+                            skipped += 1
+                            logger.debug("row skipped", metadata: ["import.line": "\(record.line)", "import.reason": "\(why)"])
+                        }
+                    }
+                    if errorCount > 0, !options.skipInvalid {
+                        throw ImportError(
+                            code: .invalidRows,
+                            message: "\(fileName): \(errorCount) of \(rows) rows are invalid; nothing was imported. Fix them, or run again with --skip-invalid to import the rest and write the bad rows to a rejects file.",
+                            rowErrors: errors, rowErrorCount: errorCount)
+                    }
+                    if !batch.isEmpty { try await writer.write(batch) }
+                }
+                progress?(reader.fileSize, reader.fileSize)
+                logger.debug("staged rows", metadata: ["import.rows": "\(staged)", "import.duration": "\(ContinuousClock.now - stepStart)"])
+                stepStart = ContinuousClock.now
+                summary.rows = rows
+                summary.rejected = errorCount
+                summary.skipped = skipped
+                if errorCount > 0 { summary.rejectsFile = rejects?.url.path }
+
+                try await connection.execute(script: ImportSQL.analyzeStaging)
+                let planned = try await connection.query(ImportSQL.plan).affectedRows
+                if planned < written { try await connection.execute(script: ImportSQL.mergeDuplicates) }
+                try await connection.execute(script: ImportSQL.analyzeRows)
+                logger.debug("planned", metadata: ["import.distinct": "\(planned)", "import.duration": "\(ContinuousClock.now - stepStart)"])
+                let counts = try await connection.query(ImportSQL.counts)[0]
+                let plan = try PlannedCounts(counts)
+                summary.inserted = plan.inserted
+                summary.updated = plan.updated
+                summary.suppressed = plan.suppressed
+                summary.unchanged = plan.distinct - plan.inserted - plan.updated
+                summary.duplicates = written - plan.distinct
+                try await options.afterPlanning?()
+
+                let bulkKeys = options.exclusive && plan.newSubscribers >= (options.bulkKeyThreshold ?? ImportSQL.bulkKeyThreshold)
+                var outputs: [String: Int] = [:]
+                for step in ImportSQL.merge {
+                    switch step.when {
+                    case .always: break
+                    case .updates: guard plan.changes > 0 else { continue }
+                    case .signupsMeanwhile: guard outputs["subscribers_inserted", default: 0] < plan.newSubscribers else { continue }
+                    }
+                    let start = ContinuousClock.now
+                    let wrap = bulkKeys && step.name == ImportSQL.insertSubscriptionsStep
+                    if wrap { try await connection.execute(script: ImportSQL.dropSubscriptionKeys) }
+                    let result = try await connection.query(step.sql)
+                    switch step.output {
+                    case .none: break
+                    case .rowCount(let name): outputs[name] = result.affectedRows
+                    case .counts(let names):
+                        for name in names { outputs[name] = try result[0].decode(Int.self, column: name) }
+                    }
+                    if wrap { try await connection.execute(script: ImportSQL.restoreSubscriptionKeys) }
+                    logger.debug("merge step", metadata: ["import.step": "\(step.name)", "import.duration": "\(ContinuousClock.now - start)"])
+                }
+                if try await Self.account(for: outputs, planned: plan, in: &summary, on: connection) {
+                    logger.info("merged with changes made meanwhile", metadata: ["import.file": "\(fileName)"])
+                }
+                try await Self.record(summary, listID: list.id, on: connection)
+                try await options.beforeCommit?()
                 return summary
             }
-            try await connection.query(ImportSQL.setList, String(list.id))
-            try await connection.execute(script: ImportSQL.session)
-            try await connection.execute(script: ImportSQL.createStaging)
-
-            var errors: [ImportRowError] = []
-            var errorCount = 0
-            var rows = 0
-            var skipped = 0
-            var written = 0
-            var stepStart = ContinuousClock.now
-            let staged = try await connection.copyFrom(ImportSQL.copyStaging) { writer in
-                var batch: [UInt8] = []
-                batch.reserveCapacity(1 << 18)
-                var nextProgress = 0
-                while let record = try reader.next() {
-                    rows += 1
-                    if let progress, reader.bytesRead >= nextProgress {
-                        progress(reader.bytesRead, reader.fileSize)
-                        nextProgress = reader.bytesRead + (1 << 20)
-                    }
-                    let mapped: MappedRow
-                    do throws(RowProblem) {
-                        mapped = try mapper.map(record)
-                    } catch {
-                        errorCount += 1
-                        if errors.count < ImportError.maximumReportedRows {
-                            errors.append(ImportRowError(file: fileName, line: record.line, reason: error.reason))
-                        }
-                        try rejects?.write(record: record, reason: error.reason)
-                        continue
-                    }
-                    switch mapped {
-                    case .subscriber(let row):
-                        // Once the import is doomed, keep reading only to report every bad row.
-                        guard errorCount == 0 || options.skipInvalid else { continue }
-                        StagingEncoder.append(row, line: record.line, to: &batch)
-                        written += 1
-                        if batch.count >= 1 << 18 {
-                            try await writer.write(batch)
-                            batch.removeAll(keepingCapacity: true)
-                        }
-                    case .skipped(let why):
-                        skipped += 1
-                        logger.debug("row skipped", metadata: ["import.line": "\(record.line)", "import.reason": "\(why)"])
-                    }
-                }
-                if errorCount > 0, !options.skipInvalid {
-                    throw ImportError(
-                        code: .invalidRows,
-                        message: "\(fileName): \(errorCount) of \(rows) rows are invalid; nothing was imported. Fix them, or run again with --skip-invalid to import the rest and write the bad rows to a rejects file.",
-                        rowErrors: errors, rowErrorCount: errorCount)
-                }
-                if !batch.isEmpty { try await writer.write(batch) }
-            }
-            progress?(reader.fileSize, reader.fileSize)
-            logger.debug("staged rows", metadata: ["import.rows": "\(staged)", "import.duration": "\(ContinuousClock.now - stepStart)"])
-            stepStart = ContinuousClock.now
-            summary.rows = rows
-            summary.rejected = errorCount
-            summary.skipped = skipped
-            if errorCount > 0 { summary.rejectsFile = rejects?.url.path }
-
-            try await connection.execute(script: ImportSQL.analyzeStaging)
-            let planned = try await connection.query(ImportSQL.plan).affectedRows
-            if planned < written { try await connection.execute(script: ImportSQL.mergeDuplicates) }
-            try await connection.execute(script: ImportSQL.analyzeRows)
-            logger.debug("planned", metadata: ["import.distinct": "\(planned)", "import.duration": "\(ContinuousClock.now - stepStart)"])
-            let counts = try await connection.query(ImportSQL.counts)[0]
-            let distinct: Int = try counts.decode(at: 0)
-            summary.inserted = try counts.decode(at: 1)
-            summary.updated = try counts.decode(at: 2)
-            summary.suppressed = try counts.decode(at: 3)
-            let changes: Int = try counts.decode(at: 4)
-            summary.unchanged = distinct - summary.inserted - summary.updated
-            summary.duplicates = written - distinct
-            let bulkKeys = summary.inserted >= (options.bulkKeyThreshold ?? ImportSQL.bulkKeyThreshold)
-            for statement in ImportSQL.merge where statement.when == .always || changes > 0 {
-                let start = ContinuousClock.now
-                let wrap = bulkKeys && statement.name == ImportSQL.insertSubscriptionsStep
-                if wrap { try await connection.execute(script: ImportSQL.dropSubscriptionKeys) }
-                try await connection.execute(script: statement.sql)
-                if wrap { try await connection.execute(script: ImportSQL.restoreSubscriptionKeys) }
-                logger.debug("merge step", metadata: ["import.step": "\(statement.name)", "import.duration": "\(ContinuousClock.now - start)"])
-            }
-            try await Self.record(summary, listID: list.id, on: connection)
-            try await connection.execute(script: options.dryRun ? "ROLLBACK" : "COMMIT")
-            return summary
+        } catch let marker as AlreadyImported {
+            return marker.summary
         } catch let error as PostgresError where error.isUniqueViolation {
-            try? await connection.execute(script: "ROLLBACK")
             throw ImportError(
                 code: .conflict,
-                message: "\(fileName): nothing was imported: an address was added by someone else while the import ran (\(error.message)). Run the import again.")
-        } catch {
-            try? await connection.execute(script: "ROLLBACK")
-            throw error
+                message: "\(fileName): nothing was imported: a row was added by someone else while the import ran (\(error.message)). Run the import again.")
         }
+    }
+
+    /// Thrown out of the import's transaction to roll it back when the file
+    /// was imported before.
+    private struct AlreadyImported: Error {
+        var summary: ImportSummary
+    }
+
+    /// The plan's counts (``ImportSQL/counts``).
+    struct PlannedCounts {
+        var distinct, inserted, updated, suppressed, changes, newSubscribers, joining, statusChanges: Int
+
+        init(_ row: PostgresRow) throws {
+            distinct = try row.decode(column: "distinct_rows")
+            inserted = try row.decode(column: "inserted")
+            updated = try row.decode(column: "updated")
+            suppressed = try row.decode(column: "suppressed")
+            changes = try row.decode(column: "changes")
+            newSubscribers = try row.decode(column: "new_subscribers")
+            joining = try row.decode(column: "joining")
+            statusChanges = try row.decode(column: "status_changes")
+        }
+    }
+
+    /// Corrects the planned counts for what others wrote between planning
+    /// and merge, from what each merge step reports.
+    ///
+    /// - Returns: whether anything was written meanwhile.
+    static func account(
+        for outputs: [String: Int], planned: PlannedCounts, in summary: inout ImportSummary, on connection: PostgresConnection
+    ) async throws -> Bool {
+        // Status changes skipped because the status changed meanwhile: the
+        // import did not change them (their name or attributes it may have).
+        let skipped = planned.statusChanges - outputs["updated_statuses", default: 0]
+        // Addresses someone else added meanwhile, and subscriptions to this
+        // list that someone else created meanwhile (merged, not inserted).
+        let addedMeanwhile = planned.newSubscribers - outputs["subscribers_inserted", default: 0]
+        let joinedInserted = outputs["joined_inserted", default: 0]
+        let joinedUpdated = outputs["joined_updated", default: 0]
+        let conflicts = planned.joining + addedMeanwhile - joinedInserted
+        let late = outputs["late_suppressed", default: 0]
+        guard skipped > 0 || addedMeanwhile > 0 || conflicts > 0 || late > 0 else { return false }
+        summary.updated += joinedUpdated - skipped
+        summary.unchanged += skipped + conflicts - joinedUpdated
+        summary.inserted -= conflicts
+        summary.suppressed = try await connection.query(ImportSQL.recountSuppressed)[0].decode(at: 0)
+        return true
     }
 
     /// A zip of exports (Mailchimp's audience zip): every CSV in it is checked

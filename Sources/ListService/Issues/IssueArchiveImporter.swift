@@ -42,76 +42,80 @@ struct IssueArchiveImporter {
         }
         let dateColumn = ["created_at", "sent_at", "date", "published_at"].lazy.compactMap { folded.firstIndex(of: $0) }.first
 
-        try await connection.execute(script: "BEGIN")
         do {
-            try await connection.execute(script: ImportSQL.serialize)
-            let list = try await ListStore.findOrCreate(summary.list, on: connection)
-            if let previous = try await connection.query(
-                "SELECT inserted + unchanged FROM imports WHERE list_id = $1 AND sha256 = $2", list.id, summary.sha256
-            ).first {
-                try await connection.execute(script: "ROLLBACK")
-                summary.alreadyImported = true
-                summary.unchanged = try previous.decode(at: 0)
-                return summary
-            }
-            try await connection.execute(script: Self.createStaging)
-            var errors: [ImportRowError] = []
-            var errorCount = 0
-            var rows = 0
-            _ = try await connection.copyFrom(Self.copyStaging) { writer in
-                while let record = try reader.next() {
-                    rows += 1
-                    progress?(reader.bytesRead, reader.fileSize)
-                    guard record.fields.count == header.fields.count else {
-                        errorCount += 1
-                        if errors.count < ImportError.maximumReportedRows {
-                            errors.append(ImportRowError(file: fileName, line: record.line, reason: "\(record.fields.count) fields where the header has \(header.fields.count)"))
-                        }
-                        continue
-                    }
-                    var sentAt: String?
-                    if let dateColumn, !record.fields[dateColumn].isEmpty {
-                        sentAt = ImportTimestamp.normalize(record.fields[dateColumn])
-                        if sentAt == nil {
+            return try await connection.transaction(end: summary.dryRun ? .rollback : .commit) { connection in
+                try await connection.execute(script: ImportSQL.serialize)
+                let list = try await ListStore.findOrCreate(summary.list, on: connection)
+                if let previous = try await connection.query(
+                    "SELECT inserted + unchanged FROM imports WHERE list_id = $1 AND sha256 = $2", list.id, summary.sha256
+                ).first {
+                    summary.alreadyImported = true
+                    summary.unchanged = try previous.decode(at: 0)
+                    // Roll back: a list that findOrCreate just made is not kept.
+                    throw AlreadyImported(summary: summary)
+                }
+                try await connection.execute(script: Self.createStaging)
+                var errors: [ImportRowError] = []
+                var errorCount = 0
+                var rows = 0
+                _ = try await connection.copyFrom(Self.copyStaging) { writer in
+                    while let record = try reader.next() {
+                        rows += 1
+                        progress?(reader.bytesRead, reader.fileSize)
+                        guard record.fields.count == header.fields.count else {
                             errorCount += 1
                             if errors.count < ImportError.maximumReportedRows {
-                                errors.append(ImportRowError(file: fileName, line: record.line, reason: "\(EmailAddress.quoted(record.fields[dateColumn])) is not a date"))
+                                errors.append(ImportRowError(file: fileName, line: record.line, reason: "\(record.fields.count) fields where the header has \(header.fields.count)"))
                             }
                             continue
                         }
+                        var sentAt: String?
+                        if let dateColumn, !record.fields[dateColumn].isEmpty {
+                            sentAt = ImportTimestamp.normalize(record.fields[dateColumn])
+                            if sentAt == nil {
+                                errorCount += 1
+                                if errors.count < ImportError.maximumReportedRows {
+                                    errors.append(ImportRowError(file: fileName, line: record.line, reason: "\(EmailAddress.quoted(record.fields[dateColumn])) is not a date"))
+                                }
+                                continue
+                            }
+                        }
+                        // A subject is one header line: fold any line break in an old subject into a space.
+                        var subject = record.fields[subjectColumn].split(whereSeparator: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" })
+                            .joined(separator: " ").trimmingCharacters(in: .whitespaces)
+                        if subject.isEmpty { subject = "(no subject)" }
+                        guard errorCount == 0 else { continue }
+                        var line: [UInt8] = Array(String(record.line).utf8)
+                        line.append(0x09)
+                        StagingEncoder.field(subject, to: &line)
+                        line.append(0x09)
+                        StagingEncoder.field(record.fields[contentColumn], to: &line)
+                        line.append(0x09)
+                        line.append(contentsOf: (sentAt ?? "\\N").utf8)
+                        line.append(0x0A)
+                        try await writer.write(line)
                     }
-                    // A subject is one header line: fold any line break in an old subject into a space.
-                    var subject = record.fields[subjectColumn].split(whereSeparator: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" })
-                        .joined(separator: " ").trimmingCharacters(in: .whitespaces)
-                    if subject.isEmpty { subject = "(no subject)" }
-                    guard errorCount == 0 else { continue }
-                    var line: [UInt8] = Array(String(record.line).utf8)
-                    line.append(0x09)
-                    StagingEncoder.field(subject, to: &line)
-                    line.append(0x09)
-                    StagingEncoder.field(record.fields[contentColumn], to: &line)
-                    line.append(0x09)
-                    line.append(contentsOf: (sentAt ?? "\\N").utf8)
-                    line.append(0x0A)
-                    try await writer.write(line)
+                    if errorCount > 0 {
+                        throw ImportError(
+                            code: .invalidRows, message: "\(fileName): \(errorCount) of \(rows) letters are invalid; nothing was imported.",
+                            rowErrors: errors, rowErrorCount: errorCount)
+                    }
                 }
-                if errorCount > 0 {
-                    throw ImportError(
-                        code: .invalidRows, message: "\(fileName): \(errorCount) of \(rows) letters are invalid; nothing was imported.",
-                        rowErrors: errors, rowErrorCount: errorCount)
-                }
+                let inserted = try await connection.query(Self.merge, list.id).affectedRows
+                summary.rows = rows
+                summary.inserted = inserted
+                summary.unchanged = rows - inserted
+                try await SubscriberImporter.record(summary, listID: list.id, on: connection)
+                logger.debug("archive imported", metadata: ["import.inserted": "\(inserted)"])
+                return summary
             }
-            let inserted = try await connection.query(Self.merge, list.id).affectedRows
-            summary.rows = rows
-            summary.inserted = inserted
-            summary.unchanged = rows - inserted
-            try await SubscriberImporter.record(summary, listID: list.id, on: connection)
-            try await connection.execute(script: summary.dryRun ? "ROLLBACK" : "COMMIT")
-            logger.debug("archive imported", metadata: ["import.inserted": "\(inserted)"])
-            return summary
-        } catch {
-            try? await connection.execute(script: "ROLLBACK")
-            throw error
+        } catch let marker as AlreadyImported {
+            return marker.summary
         }
+    }
+
+    /// Thrown out of the transaction to roll it back when the archive was imported before.
+    private struct AlreadyImported: Error {
+        var summary: ImportSummary
     }
 }
