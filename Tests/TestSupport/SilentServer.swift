@@ -86,7 +86,7 @@ public final class SilentServer: Sendable {
         // shutdown, unlike close, wakes a thread blocked in accept() on Linux.
         shutdown(listener, Int32(SHUT_RDWR))
         for connection in accepted { Glibc.close(connection) }
-        _ = acceptLoopDone.wait(timeout: .now() + 5)
+        _ = acceptLoopDone.wait(timeout: .now() + 15)
     }
 
     deinit { close() }
