@@ -38,43 +38,30 @@ struct SendCommand: AsyncParsableCommand {
     // MARK: --to: one test copy of every part
 
     private func sendTestCopy(to address: String) async throws {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw ValidationError("cannot read \(file): no such file or not readable")
-        }
-        let document = try IssueDocument.parse(bytes: Array(data), fileName: file)
         let identity = try await resolveIdentity()
-        let renderer = IssueRenderer(identity: identity, budget: budget)
-        let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        let issue = try renderer.render(document, viewInBrowserURL: archiveURL(base: identity.baseURL, fileStem: stem))
-
         let (transportConfiguration, notice) = try TransportConfiguration.fromEnvironment()
         if let notice { printError(notice) }
-        let signer = try DKIMSigner.fromEnvironment()
-        let transport = try transportConfiguration.makeTransport(signer: signer, logger: global.logger)
-
-        // Message-IDs must be unique per test send (mail providers drop a
-        // second message with a Message-ID they have seen) and header-safe
-        // whatever the file is called.
-        let safeStem = String(stem.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "-" || $0 == "_") }.prefix(40))
-        let builder = try MessageBuilder(identity: identity, issueID: "test-\(safeStem.isEmpty ? "issue" : safeStem)", parts: issue.parts)
-        let recipient = Recipient(
-            email: address, subscriberID: "copy-\(Int(Date().timeIntervalSince1970 * 1000))",
-            unsubscribeURL: (identity.baseURL ?? "https://example.com") + "/unsubscribe/TEST-COPY")
-        print("sending \(issue.parts.count) part(s) to \(address) via \(transport.displayName)")
-        var failures = 0
-        // Parts go out in order, one after the other, as subscribers get them.
-        for part in issue.parts {
-            let message = try builder.message(for: recipient, part: part.number)
-            let label = "part \(part.number)/\(issue.parts.count) \"\(part.subject)\" (\(message.data.count) bytes)"
-            do {
-                let receipt = try await transport.send(message)
-                let reply = Self.oneLine(receipt.serverText)
-                print("sent \(label): \(reply.hasPrefix(String(receipt.code)) ? reply : "\(receipt.code) \(reply)")")
-            } catch {
-                failures += 1
-                printError("failed \(label): \(error)")
-                if !error.isTemporary || error.code == .authenticationFailed { break }
+        let transport = try transportConfiguration.makeTransport(signer: try DKIMSigner.fromEnvironment(), logger: global.logger)
+        let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let sender = TestCopySender(identity: identity, budget: budget, logger: global.logger)
+        print("sending a test copy of every part to \(address) via \(transport.displayName)")
+        let failures: Int
+        do {
+            failures = try await sender.send(
+                file: file, to: address, viewInBrowserURL: archiveURL(base: identity.baseURL, fileStem: stem), transport: transport
+            ) { result in
+                let label = "part \(result.number)/\(result.count) \"\(result.subject)\" (\(result.bytes) bytes)"
+                switch result.outcome {
+                case .success(let receipt):
+                    let reply = Self.oneLine(receipt.serverText)
+                    print("sent \(label): \(reply.hasPrefix(String(receipt.code)) ? reply : "\(receipt.code) \(reply)")")
+                case .failure(let error):
+                    printError("failed \(label): \(error)")
+                }
             }
+        } catch {
+            await transport.close()
+            throw error
         }
         await transport.close()
         if failures > 0 { throw ExitCode.failure }
