@@ -5,8 +5,8 @@
 #   bash scripts/test-servers.sh stop
 #
 # `start` runs, each on a free port: the aiosmtpd servers of
-# Tests/tools/smtp_server.py (plain, STARTTLS, STARTTLS+AUTH, smtps, and a
-# misbehaving one), moto_server (SES v2) and Tests/tools/provider_mock.py
+# Tests/tools/smtp_server.py (plain, STARTTLS, STARTTLS+AUTH, smtps, a
+# misbehaving one, one that resets mid-DATA and one that resets on accept), moto_server (SES v2) and Tests/tools/provider_mock.py
 # (Postmark, Mailgun, SendGrid, Resend). It makes a self-signed certificate,
 # logs to $LISTCTL_TEST_WORK/mail-servers/*.log, records PIDs there for
 # `stop`, and returns once every port accepts connections.
@@ -111,6 +111,8 @@ export LISTCTL_TEST_SMTP_STARTTLS=127.0.0.1:$(port_of starttls)
 export LISTCTL_TEST_SMTP_AUTH=127.0.0.1:$(port_of auth)
 export LISTCTL_TEST_SMTPS=127.0.0.1:$(port_of smtps)
 export LISTCTL_TEST_SMTP_MISBEHAVE=127.0.0.1:$(port_of misbehave)
+export LISTCTL_TEST_SMTP_MIDDATA=127.0.0.1:$(port_of middata)
+export LISTCTL_TEST_SMTP_HANGUP=127.0.0.1:$(port_of hangup)
 export LISTCTL_TEST_SMTP_USER=$user
 export LISTCTL_TEST_SMTP_PASSWORD='$password'
 export LISTCTL_TEST_SMTP_CAFILE=$DIR/tls/cert.pem

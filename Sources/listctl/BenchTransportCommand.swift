@@ -106,9 +106,14 @@ struct BenchTransportCommand: AsyncParsableCommand {
         let average = bytes / count
         let dkim = signer.map { $0.key.algorithm.rawValue } ?? "off"
         if json {
-            print(
-                "{\"count\":\(count),\"failures\":\(failures),\"bytes\":\(average),\"seconds\":\(String(format: "%.3f", seconds)),\"rate\":\(String(format: "%.1f", rate)),\"connections\":\(transportConfiguration.connections),\"dkim\":\"\(dkim)\"}"
-            )
+            struct Output: Encodable {
+                let count, failures, bytes, connections: Int
+                let seconds, rate: Double
+                let dkim: String
+            }
+            try printJSON(Output(
+                count: count, failures: failures, bytes: average, connections: transportConfiguration.connections,
+                seconds: (seconds * 1000).rounded() / 1000, rate: (rate * 10).rounded() / 10, dkim: dkim))
         } else {
             print(
                 "\(count - failures) of \(count) messages of \(average) bytes in \(String(format: "%.2f", seconds)) s: \(String(format: "%.0f", rate)) messages/s over \(transportConfiguration.connections) connections, DKIM \(dkim), via \(transport.displayName)"

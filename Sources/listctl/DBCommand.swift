@@ -75,7 +75,6 @@ struct DBCommand: AsyncParsableCommand {
             let bytes: Int64
             let schemaVersion: Int?
             let tables: [TableRowCount]
-            enum CodingKeys: String, CodingKey { case file, bytes, schemaVersion = "schema_version", tables }
         }
 
         func run() async throws {
@@ -115,7 +114,6 @@ struct DBCommand: AsyncParsableCommand {
             let pending: [String]
             let replaced: [TableRowCount]
             let tables: [TableRowCount]
-            enum CodingKeys: String, CodingKey { case file, schemaVersion = "schema_version", schema, pending, replaced, tables }
         }
 
         func run() async throws {

@@ -38,7 +38,6 @@ struct MigrateCommand: AsyncParsableCommand {
             let name: String
             let state: String
             let appliedAt: Date?
-            enum CodingKeys: String, CodingKey { case version, name, state, appliedAt = "applied_at" }
         }
 
         func run() async throws {

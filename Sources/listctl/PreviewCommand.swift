@@ -53,7 +53,7 @@ struct PreviewCommand: AsyncParsableCommand {
             return
         }
         if json {
-            print(Self.json(issue))
+            try printJSON(Output(issue))
             return
         }
         let rows = issue.parts.map { part in
@@ -102,18 +102,25 @@ struct PreviewCommand: AsyncParsableCommand {
         print("built \(count) messages (\(bytes / max(count, 1)) bytes each on average) in \(String(format: "%.3f", seconds)) s: \(Int(Double(count) / seconds)) messages/s")
     }
 
-    /// `{"budget":N,"parts":[{"part":K,"subject":"...","html_bytes":N,"encoded_html_bytes":N,"text_bytes":N}]}`
-    /// in that key order.
-    static func json(_ issue: RenderedIssue) -> String {
-        // JSONEncoder for the strings, by hand for the key order.
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        func quote(_ string: String) -> String {
-            (try? encoder.encode(string)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+    /// What `--json` prints: `{"budget":N,"parts":[{"encodedHTMLBytes":N,"htmlBytes":N,"part":K,"subject":"...","textBytes":N}]}`.
+    struct Output: Encodable {
+        struct Part: Encodable {
+            let part: Int
+            let subject: String
+            let htmlBytes: Int
+            let encodedHTMLBytes: Int
+            let textBytes: Int
         }
-        let parts = issue.parts.map { part in
-            "{\"part\":\(part.number),\"subject\":\(quote(part.subject)),\"html_bytes\":\(part.htmlBytes),\"encoded_html_bytes\":\(part.encodedHTMLBytes),\"text_bytes\":\(part.textBytes)}"
+        let budget: Int
+        let parts: [Part]
+
+        init(_ issue: RenderedIssue) {
+            budget = issue.budget
+            parts = issue.parts.map { part in
+                Part(
+                    part: part.number, subject: part.subject, htmlBytes: part.htmlBytes, encodedHTMLBytes: part.encodedHTMLBytes,
+                    textBytes: part.textBytes)
+            }
         }
-        return "{\"budget\":\(issue.budget),\"parts\":[\(parts.joined(separator: ","))]}"
     }
 }

@@ -53,6 +53,26 @@ struct HTTPProviderClassificationTests {
         #expect(error.classification == .temporary && error.code == .connectionFailed)
     }
 
+    @Test("no answer after the whole body was sent is unknown; before it, temporary; a reset TLS handshake, temporary")
+    func outcomeUnknown() {
+        func classify(_ code: Int, _ text: String, uploadComplete: Bool) -> TransportError.Classification? {
+            let result = CurlResult(curlCode: code, errorText: text, responseCode: 0, headerLines: [], body: [], uploadComplete: uploadComplete)
+            guard case .failure(let error) = HTTPProviderTransport.interpret(result, provider: Self.ses, messageID: "m", displayName: "ses") else {
+                return nil
+            }
+            return error.classification
+        }
+        #expect(classify(CurlResult.gotNothing, "Empty reply from server", uploadComplete: true) == .unknown)
+        #expect(classify(CurlResult.recvError, "Connection reset by peer", uploadComplete: true) == .unknown)
+        #expect(classify(CurlResult.operationTimedOut, "Operation timed out", uploadComplete: true) == .unknown)
+        #expect(classify(CurlResult.recvError, "Connection reset by peer", uploadComplete: false) == .temporary)
+        #expect(classify(CurlResult.sendError, "Broken pipe", uploadComplete: true) == .temporary)
+        #expect(classify(CurlResult.couldntConnect, "Failed to connect", uploadComplete: false) == .temporary)
+        #expect(classify(CurlResult.sslConnectError, "OpenSSL SSL_connect: Connection reset by peer in connection to x:443", uploadComplete: false) == .temporary)
+        #expect(classify(CurlResult.sslConnectError, "error:0A00010B:SSL routines::wrong version number", uploadComplete: false) == .permanent)
+        #expect(classify(CurlResult.peerFailedVerification, "SSL certificate problem", uploadComplete: false) == .permanent)
+    }
+
     @Test("encoded display names are decoded and re-quoted when needed")
     func addresses() {
         #expect(MIMEContent.decodeAddress("=?UTF-8?Q?Doe=2C_J=C3=BCrgen?= <j@example.org>") == "\"Doe, Jürgen\" <j@example.org>")

@@ -198,7 +198,7 @@ struct HTTPProviderTransportTests {
         #expect((body["headers"] as? [String: String])?["List-Unsubscribe"] == "<https://example.org/u/t0k3n>")
     }
 
-    @Test("429 (Retry-After), 503, 422 and a wrong token are classified", arguments: ["postmark", "mailgun", "sendgrid", "resend"])
+    @Test("429 (Retry-After), 503, 422, a drop after the body and a wrong token are classified", arguments: ["postmark", "mailgun", "sendgrid", "resend"])
     func failures(provider: String) async throws {
         let token = try TransportTestSupport.environment("LISTCTL_TEST_HTTP_MOCK_TOKEN")
         let transport = try Self.transport(try Self.mockURL(provider, userinfo: token))
@@ -213,6 +213,9 @@ struct HTTPProviderTransportTests {
         #expect(limited.retryAfter == .seconds(7))
         let unavailable = try #require(await failure("unavailable", transport))
         #expect(unavailable.classification == .temporary && unavailable.httpStatus == 503)
+        // The body was read, then the line went dead before any status: maybe accepted.
+        let dropped = try #require(await failure("drop", transport))
+        #expect(dropped.classification == .unknown && dropped.httpStatus == nil, "\(dropped)")
         let invalid = try #require(await failure("invalid", transport))
         #expect(invalid.classification == .permanent && invalid.httpStatus == 422 && invalid.code == .rejected)
         if provider == "postmark" {

@@ -179,9 +179,14 @@ struct SMTPTransportTests {
         let shutdown = try #require(await failure("shutdown"))
         #expect(shutdown.classification == .temporary && shutdown.smtpCode == 421)
 
+        // The whole message, final "." included, reached the server, which hung up without a verdict.
         let dropped = try #require(await failure("drop"))
-        #expect(dropped.classification == .temporary)
+        #expect(dropped.classification == .unknown && dropped.isOutcomeUnknown && !dropped.isTemporary, "\(dropped)")
         #expect(dropped.code == .connectionFailed || dropped.code == .protocolError, "\(dropped)")
+
+        // The whole message sent, and the verdict comes after the timeout.
+        let late = try #require(await failure("late"))
+        #expect(late.classification == .unknown && late.code == .timeout, "\(late)")
 
         let slow = try #require(await failure("slow"))
         #expect(slow.classification == .temporary && slow.code == .timeout, "\(slow)")
@@ -230,6 +235,29 @@ struct SMTPTransportTests {
             return error.code == .connectionFailed && error.classification == .temporary
         }
         await refused.close()
+    }
+
+    @Test("a connection reset mid-DATA is temporary: the end of the message never arrived")
+    func dropMidData() async throws {
+        let server = try Self.server("LISTCTL_TEST_SMTP_MIDDATA")
+        let transport = try Self.transport("smtp://\(server)?tls=none&connections=1&timeout=5")
+        // Far more than the server reads (256 KB) plus what the sockets can buffer.
+        await #expect { try await transport.send(Self.message(size: 24 << 20)) } throws: { error in
+            let error = try #require(error as? TransportError)
+            return error.classification == .temporary && error.code == .connectionFailed
+        }
+        await transport.close()
+    }
+
+    @Test("a TLS handshake reset by the server (smtps://) is temporary, not permanent")
+    func tlsHandshakeReset() async throws {
+        let server = try Self.server("LISTCTL_TEST_SMTP_HANGUP")
+        let transport = try Self.transport("smtps://\(server)?cafile=\(try Self.cafile())&timeout=5")
+        await #expect { try await transport.send(Self.message()) } throws: { error in
+            let error = try #require(error as? TransportError)
+            return error.classification == .temporary
+        }
+        await transport.close()
     }
 
     @Test("a closed transport refuses new work")

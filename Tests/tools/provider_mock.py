@@ -12,7 +12,8 @@ usage: provider_mock.py --port-file FILE --record DIR --token TOKEN [--domain DO
 
 Scripted failures by the recipient's local part: ratelimit@ -> 429 with
 Retry-After: 7; unavailable@ -> 503; invalid@ -> 422; inactive@ -> 422 with
-Postmark's ErrorCode 406 (inactive recipient). A wrong token -> 401.
+Postmark's ErrorCode 406 (inactive recipient); drop@ -> the body is read,
+then the connection is reset with no status line. A wrong token -> 401.
 A malformed request -> 400 saying what was wrong.
 
 Each request is stored as DIR/<provider>-<recipient>-<n>.json with method,
@@ -24,6 +25,7 @@ import itertools
 import json
 import os
 import socket
+import struct
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -142,6 +144,15 @@ class Handler(BaseHTTPRequestHandler):
             problem = f"malformed body: {error}"
 
         local = (recipient or "").split("@")[0].lower()
+        if auth_ok and local == "drop":
+            # The whole body is read; hang up before any status line, so the
+            # client cannot know whether the message was accepted.
+            self.record(provider, recipient, parsed, 0)
+            self.close_connection = True
+            sock = self.connection
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            return
         if not auth_ok:
             status, answer, headers = 401, {"message": "invalid credentials"}, {}
         elif problem:

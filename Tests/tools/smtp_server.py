@@ -13,8 +13,13 @@ Starts, each on a free 127.0.0.1 port, and writes `MODE PORT` lines to FILE:
               shutdown@  -> 421 and close    drop@     -> connection closed
                                                           after DATA, no reply
               slow@      -> no answer to RCPT for 30 s (client timeout)
+              late@      -> the whole DATA read, then no reply for 30 s
             and by the sender: blocked@ -> 553 at MAIL FROM
             anything else is accepted.
+  middata   a scripted SMTP server that answers 354 to DATA, reads 256 KB of
+            the message and resets the connection (a drop mid-DATA)
+  hangup    accepts a connection and resets it at once (on smtps://: a TLS
+            handshake cut off)
 
 Every accepted message is stored as DIR/MODE/<message-id>.eml with a
 <message-id>.json beside it: mail_from, rcpt_tos, peer (the client's
@@ -27,6 +32,7 @@ import os
 import re
 import socket
 import ssl
+import struct
 import threading
 import time
 
@@ -106,7 +112,71 @@ class MisbehavingHandler(AcceptHandler):
             # the message was accepted.
             server.transport.abort()
             return "421 4.4.2 dropped"
+        if any(r.split("@")[0].lower() == "late" for r in envelope.rcpt_tos):
+            # The message is all here; the verdict comes after the client gave up.
+            await asyncio.sleep(30)
+            return "451 4.3.0 too late"
         return await super().handle_DATA(server, session, envelope)
+
+
+def reset(writer):
+    """Closes with a TCP RST (SO_LINGER 0), as a crashed peer or a middlebox would."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def middata_session(reader, writer):
+    writer.write(b"220 listctl-test ESMTP middata\r\n")
+    try:
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                writer.write(b"250 listctl-test\r\n")
+            elif verb == b"DATA":
+                writer.write(b"354 go ahead\r\n")
+                await writer.drain()
+                received = 0
+                while received < 256 * 1024:
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        return
+                    received += len(chunk)
+                reset(writer)
+                return
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                writer.close()
+                return
+            else:
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+    except (ConnectionError, OSError):
+        writer.transport.abort()
+
+
+async def hangup_session(reader, writer):
+    reset(writer)
+
+
+def start_raw_servers():
+    """The scripted servers, on an event loop of their own; returns {mode: port}."""
+    loop = asyncio.new_event_loop()
+    ports = {}
+
+    async def setup():
+        for mode, handler in (("middata", middata_session), ("hangup", hangup_session)):
+            server = await asyncio.start_server(handler, "127.0.0.1", 0)
+            ports[mode] = server.sockets[0].getsockname()[1]
+
+    loop.run_until_complete(setup())
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    return ports
 
 
 def main():
@@ -147,6 +217,8 @@ def main():
         controller = Controller(port=port, server_hostname="listctl-test", **common, **options)
         controller.start()
         controllers.append(controller)
+        lines.append(f"{mode} {port}")
+    for mode, port in start_raw_servers().items():
         lines.append(f"{mode} {port}")
     with open(args.ports_file + ".tmp", "w") as f:
         f.write("\n".join(lines) + "\n")

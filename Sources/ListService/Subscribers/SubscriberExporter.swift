@@ -26,13 +26,48 @@ public struct ExportedSubscriber: Sendable, Hashable {
          list, attributesJSON]
     }
 
-    /// One JSON object (attributes inline), for `--format json`.
+    /// One JSON object for `--format json`, keys in camelCase and sorted:
+    /// `attributes` (the stored object, inline and as stored: its keys are the
+    /// source export's column names), `createdAt`, `email`, `list`, `name`,
+    /// `status`, `subscribedAt`, `suppressed`, `unsubscribedAt` (null when subscribed).
     public var jsonObject: String {
-        var text = "{\"email\":\(JSONText.quoted(email)),\"name\":\(JSONText.quoted(name)),\"status\":\(JSONText.quoted(status))"
-        text += ",\"created_at\":\"\(Self.iso(createdAt))\",\"subscribed_at\":\"\(Self.iso(subscribedAt))\""
-        text += ",\"unsubscribed_at\":" + (unsubscribedAt.map { "\"\(Self.iso($0))\"" } ?? "null")
-        text += ",\"suppressed\":\(suppressed),\"list\":\(JSONText.quoted(list)),\"attributes\":\(attributesJSON)}"
-        return text
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let fields = JSONFields(
+            createdAt: Self.iso(createdAt), email: email, list: list, name: name, status: status,
+            subscribedAt: Self.iso(subscribedAt), suppressed: suppressed, unsubscribedAt: unsubscribedAt.map(Self.iso))
+        let text = (try? encoder.encode(fields)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        // "attributes" sorts first: splice the stored JSON in verbatim after the
+        // brace, so it is exactly what the database holds (no number rounding).
+        return "{\"attributes\":\(attributesJSON.isEmpty ? "{}" : attributesJSON)," + text.dropFirst()
+    }
+
+    private struct JSONFields: Encodable {
+        let createdAt: String
+        let email: String
+        let list: String
+        let name: String
+        let status: String
+        let subscribedAt: String
+        let suppressed: Bool
+        let unsubscribedAt: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(createdAt, forKey: .createdAt)
+            try container.encode(email, forKey: .email)
+            try container.encode(list, forKey: .list)
+            try container.encode(name, forKey: .name)
+            try container.encode(status, forKey: .status)
+            try container.encode(subscribedAt, forKey: .subscribedAt)
+            try container.encode(suppressed, forKey: .suppressed)
+            // null rather than absent: every object has the same keys.
+            try container.encode(unsubscribedAt, forKey: .unsubscribedAt)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case createdAt, email, list, name, status, subscribedAt, suppressed, unsubscribedAt
+        }
     }
 
     static func iso(_ date: Date) -> String {

@@ -65,6 +65,36 @@ struct CurlResult {
     /// SMTP reply lines, or HTTP response header lines.
     var headerLines: [String]
     var body: [UInt8]
+    /// libcurl took the last byte of the upload (SMTP DATA, HTTP body) from
+    /// the read callback. libcurl 7.x/8.x calls it again only once the bytes it
+    /// gave before were written to the socket, so when this is set every byte
+    /// but the last buffer-full (at most `CURLOPT_UPLOAD_BUFFERSIZE`, 64 KB)
+    /// has reached the kernel, and libcurl's next step is to send that last
+    /// buffer (SMTP: then the `\r\n.\r\n` terminator) and wait for the answer.
+    /// A failure then in *receiving* (reset, EOF, timeout) leaves the outcome
+    /// unknown; a failure in *sending* (`CURLE_SEND_ERROR`) means the server
+    /// never got the end of it. The uncertain case errs towards "unknown".
+    var uploadComplete = false
+
+    /// The transfer failed after the whole upload was handed over, waiting
+    /// for or reading the server's answer: the server may have accepted it.
+    /// `CURLE_SEND_FAIL_REWIND` counts: on a reused HTTP connection that
+    /// answered nothing, libcurl tries to send the request again and cannot
+    /// rewind our body (no seek callback, on purpose: a silent resend could
+    /// be a second copy), so that code too means "sent, no answer".
+    var failedAwaitingAnswer: Bool {
+        uploadComplete
+            && [Self.recvError, Self.gotNothing, Self.operationTimedOut, Self.partialFile, Self.weirdServerReply, Self.sendFailRewind]
+                .contains(curlCode)
+    }
+
+    /// A TLS handshake cut short by the network (a reset or an early EOF),
+    /// as opposed to one the peer refused: temporary, like a refused connect.
+    var tlsHandshakeInterrupted: Bool {
+        guard curlCode == Self.sslConnectError else { return false }
+        let text = errorText.lowercased()
+        return ["syscall", "reset", "eof", "broken pipe"].contains { text.contains($0) }
+    }
 
     static let ok = 0
     static let couldntResolveHost = Int(CURLE_COULDNT_RESOLVE_HOST.rawValue)
@@ -81,6 +111,7 @@ struct CurlResult {
     static let sslCACert = Int(CURLE_SSL_CACERT_BADFILE.rawValue)
     static let abortedByCallback = Int(CURLE_ABORTED_BY_CALLBACK.rawValue)
     static let partialFile = Int(CURLE_PARTIAL_FILE.rawValue)
+    static let sendFailRewind = Int(CURLE_SEND_FAIL_REWIND.rawValue)
 }
 
 /// Settings an easy handle keeps across transfers.
@@ -195,7 +226,7 @@ final class CurlEasy {
         if text.isEmpty, code != CURLE_OK { text = String(cString: curl_easy_strerror(code)) }
         return CurlResult(
             curlCode: Int(code.rawValue), errorText: text, responseCode: response, headerLines: sink.headerLines,
-            body: sink.body)
+            body: sink.body, uploadComplete: !upload.bytes.isEmpty && upload.offset == upload.bytes.count)
     }
 }
 

@@ -53,9 +53,17 @@ public final class HTTPProviderTransport: MailTransport {
         if result.curlCode != CurlResult.ok {
             let timedOut = result.curlCode == CurlResult.operationTimedOut
             let tls = [CurlResult.peerFailedVerification, CurlResult.sslCACert, CurlResult.sslConnectError].contains(result.curlCode)
+            // The whole request body went out and no status came back (or not a
+            // refusal): the provider may have accepted the message.
+            if result.failedAwaitingAnswer, !(400..<600).contains(result.responseCode) {
+                return .failure(TransportError(
+                    code: timedOut ? .timeout : .connectionFailed, classification: .unknown,
+                    message: "\(displayName): no answer after the whole request was sent (\(result.errorText)); it may have been accepted",
+                    httpStatus: result.responseCode == 0 ? nil : result.responseCode))
+            }
             return .failure(TransportError(
                 code: timedOut ? .timeout : tls ? .tls : .connectionFailed,
-                classification: tls ? .permanent : .temporary,
+                classification: tls && !result.tlsHandshakeInterrupted ? .permanent : .temporary,
                 message: "\(displayName): \(result.errorText)"))
         }
         let status = result.responseCode

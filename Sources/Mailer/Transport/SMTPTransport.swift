@@ -75,6 +75,11 @@ public final class SMTPTransport: MailTransport {
                 code: .tls, classification: .permanent,
                 message: "the server \(where_) does not offer STARTTLS; use smtps:// or, on a trusted network only, ?tls=none",
                 smtpCode: code == 0 ? nil : code, serverText: reply))
+        case CurlResult.sslConnectError where result.tlsHandshakeInterrupted:
+            // A reset or EOF mid-handshake is the network or a busy server, not a verdict.
+            return .failure(TransportError(
+                code: .tls, classification: .temporary,
+                message: "the TLS handshake with \(where_) was cut off (\(result.errorText)); will retry"))
         case CurlResult.peerFailedVerification, CurlResult.sslCACert, CurlResult.sslConnectError:
             return .failure(TransportError(
                 code: .tls, classification: .permanent,
@@ -93,6 +98,15 @@ public final class SMTPTransport: MailTransport {
                 code: recipient ? .recipientRejected : .rejected, classification: temporary ? .temporary : .permanent,
                 message: "the server \(where_) refused \(recipient ? "the recipient" : "the message") (\(result.errorText))",
                 smtpCode: code, serverText: reply))
+        }
+        if result.failedAwaitingAnswer {
+            // The whole message went out, DATA's final "." included, and no
+            // verdict came back: the server may have queued it.
+            let what = result.curlCode == CurlResult.operationTimedOut ? "did not answer in time" : "dropped the connection"
+            return .failure(TransportError(
+                code: result.curlCode == CurlResult.operationTimedOut ? .timeout : .connectionFailed, classification: .unknown,
+                message: "the server \(where_) \(what) after the whole message was sent, before accepting or refusing it (\(result.errorText)); it may have been delivered",
+                serverText: reply))
         }
         switch result.curlCode {
         case CurlResult.operationTimedOut:

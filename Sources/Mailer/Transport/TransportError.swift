@@ -1,5 +1,6 @@
 /// A failure to hand a message over, classified so the delivery engine knows
-/// whether to retry (`temporary`) or to give up on this recipient (`permanent`).
+/// whether to retry (`temporary`), to give up on this recipient (`permanent`),
+/// or that the message may have been accepted (`unknown`).
 ///
 /// Never carries credentials: messages name the user and host, not secrets.
 public struct TransportError: Error, Sendable, CustomStringConvertible {
@@ -39,12 +40,19 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
         public var description: String { base.rawValue }
     }
 
-    /// Retry later, or give up.
+    /// Retry later, give up, or not known whether it was accepted.
     public enum Classification: String, Sendable {
-        /// Retry with backoff: 4xx SMTP, timeouts, dropped connections, HTTP 429/5xx.
+        /// Not accepted; retry with backoff: 4xx SMTP, timeouts and dropped
+        /// connections before the whole message was sent, a reset TLS
+        /// handshake, HTTP 429/5xx.
         case temporary
         /// Do not retry: 5xx SMTP, HTTP 4xx other than 429, bad configuration.
         case permanent
+        /// The whole message was sent (SMTP: through the final `.` of DATA;
+        /// HTTP: the whole request body), then the connection dropped or timed
+        /// out before the server's answer: it may have been accepted. A retry
+        /// may deliver a second copy; send it with the same Message-ID.
+        case unknown
     }
 
     public var code: Code
@@ -73,11 +81,14 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
         self.retryAfter = retryAfter
     }
 
-    /// `true` when a retry later may succeed.
+    /// `true` when a retry later may succeed (never for `.unknown`, which may have succeeded already).
     public var isTemporary: Bool { classification == .temporary }
 
+    /// `true` when the message may have been accepted: see ``Classification/unknown``.
+    public var isOutcomeUnknown: Bool { classification == .unknown }
+
     public var description: String {
-        var text = "\(classification.rawValue) failure: \(message)"
+        var text = classification == .unknown ? "outcome unknown: \(message)" : "\(classification.rawValue) failure: \(message)"
         if let smtpCode { text += " (SMTP \(smtpCode))" }
         if let httpStatus { text += " (HTTP \(httpStatus))" }
         if let serverText, !serverText.isEmpty { text += ": \(serverText)" }
