@@ -24,6 +24,7 @@ struct Listctl: AsyncParsableCommand {
             PreviewCommand.self,
             SendCommand.self,
             DKIMCommand.self,
+            SecretCommand.self,
             BenchTransportCommand.self,
         ]
     )

@@ -26,6 +26,10 @@ public struct ListctlConfiguration: Sendable {
     /// off): the server ends a listctl session that sits this long inside an
     /// open transaction, so a stuck process cannot hold locks for ever.
     public var idleInTransactionTimeout: Duration? = .seconds(60)
+    /// `LISTCTL_SECRET`: the token secret itself (see ``TokenSecrets``). Never log it.
+    public var secret: String?
+    /// `LISTCTL_SECRET_FILE`: a file of token secrets, one a line, the first current.
+    public var secretFile: String?
 
     public init(
         databaseURL: String?, home: URL, homeIsDefault: Bool = false, defaultFrom: String? = nil,
@@ -74,6 +78,8 @@ public struct ListctlConfiguration: Sendable {
         if let seconds = value("LISTCTL_IDLE_IN_TRANSACTION_TIMEOUT").flatMap(Double.init) {
             configuration.idleInTransactionTimeout = seconds > 0 ? .milliseconds(Int64(seconds * 1000)) : nil
         }
+        configuration.secret = value("LISTCTL_SECRET")
+        configuration.secretFile = value("LISTCTL_SECRET_FILE")
         return configuration
     }
 
