@@ -67,10 +67,17 @@ struct GlobalOptions: ParsableArguments {
     /// The Mailer's view of list `listSlug` (from the database), or of no list
     /// (from the environment, no database needed) when `listSlug` is nil.
     func identity(listSlug: String?, standaloneSlug: String) async throws -> ListIdentity {
+        try await listLook(listSlug: listSlug, standaloneSlug: standaloneSlug).identity
+    }
+
+    /// The list's identity and e-mail template (its own, else the built-in
+    /// one); with no list, from the environment and the built-in template.
+    func listLook(listSlug: String?, standaloneSlug: String) async throws -> (identity: ListIdentity, template: EmailTemplate) {
         let configuration = configuration()
-        guard let listSlug else { return try configuration.standaloneIdentity(slug: standaloneSlug) }
-        return try await withDatabase { database in
-            try await ListStore(database: database).require(listSlug).identity(configuration)
+        guard let listSlug else { return (try configuration.standaloneIdentity(slug: standaloneSlug), .default) }
+        return try await withDatabase(shortStatements: true) { database in
+            let list = try await ListStore(database: database).require(listSlug)
+            return (try list.identity(configuration), try list.emailTemplate())
         }
     }
 

@@ -17,9 +17,26 @@ struct ListsCommand: AsyncParsableCommand {
         @Option(name: .customLong("base-url"), help: "Public base URL of the subscribe/unsubscribe pages (https://...).") var baseURL: String?
         @Option(help: ArgumentHelp("Postal address line for the footer (CAN-SPAM).", valueName: "line")) var address: String?
         @Option(name: .customLong("allow-raw-html"), help: "Keep raw HTML in issues (true/false).") var allowRawHTML: Bool?
+        @Option(help: ArgumentHelp(
+            "The list's e-mail template, a Mustache file (`listctl preview --print-template` prints the built-in one); stored, used by preview, send --to and sends; \"\" returns to the built-in one.",
+            valueName: "file")) var template: String?
 
-        var changes: MailingListChanges {
-            MailingListChanges(name: name, from: from, replyTo: replyTo, baseURL: baseURL, postalAddress: address, allowRawHTML: allowRawHTML)
+        /// The changes, with the template file read (and checked by the store before anything is written).
+        func changes() throws -> MailingListChanges {
+            var changes = MailingListChanges(
+                name: name, from: from, replyTo: replyTo, baseURL: baseURL, postalAddress: address, allowRawHTML: allowRawHTML)
+            if let template {
+                if template.isEmpty {
+                    changes.template = ""
+                } else {
+                    guard let data = FileManager.default.contents(atPath: template) else {
+                        throw ValidationError("--template: cannot read \(template): no such file, or not readable")
+                    }
+                    changes.template = String(decoding: data, as: UTF8.self)
+                    changes.templateName = template
+                }
+            }
+            return changes
         }
     }
 
@@ -39,7 +56,9 @@ struct ListsCommand: AsyncParsableCommand {
                     print("No lists yet. Create one with `listctl lists create SLUG --from \"Name <address>\"`.")
                     return
                 }
-                printTable(["SLUG", "NAME", "FROM", "BASE URL"], lists.map { [$0.slug, $0.name, $0.from ?? "-", $0.baseURL ?? "-"] })
+                printTable(
+                    ["SLUG", "NAME", "FROM", "BASE URL", "TEMPLATE"],
+                    lists.map { [$0.slug, $0.name, $0.from ?? "-", $0.baseURL ?? "-", $0.template == nil ? "built-in" : "own"] })
             }
         }
     }
@@ -52,7 +71,7 @@ struct ListsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await global.withDatabase(shortStatements: true) { database in
-                let list = try await ListStore(database: database).create(slug, fields.changes)
+                let list = try await ListStore(database: database).create(slug, fields.changes())
                 print("created list \(list.slug)")
                 if list.fromAddress == nil, global.configuration().defaultFrom == nil {
                     printError("note: list \(list.slug) has no sender yet; set one with `listctl lists set \(list.slug) --from \"Name <address>\"` before sending.")
@@ -69,7 +88,7 @@ struct ListsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await global.withDatabase(shortStatements: true) { database in
-                let list = try await ListStore(database: database).update(slug, fields.changes)
+                let list = try await ListStore(database: database).update(slug, fields.changes())
                 print("updated list \(list.slug)")
             }
         }

@@ -38,8 +38,9 @@ struct PreviewCommand: AsyncParsableCommand {
             throw MailerError(code: .unreadableFile, message: "cannot read the issue: no such file, or not readable", file: file)
         }
         let document = try IssueDocument.parse(bytes: Array(data), fileName: file)
-        let identity = try await resolveIdentity(slug: list ?? nil)
-        let emailTemplate = try template.map { try EmailTemplate.load(path: $0) } ?? .default
+        // --template wins; else the list's own template; else the built-in one.
+        let (identity, listTemplate) = try await global.listLook(listSlug: list, standaloneSlug: "preview")
+        let emailTemplate = try template.map { try EmailTemplate.load(path: $0) } ?? listTemplate
         let renderer = IssueRenderer(identity: identity, template: emailTemplate, budget: budget)
         let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         let issue = try renderer.render(document, viewInBrowserURL: archiveURL(base: identity.baseURL, fileStem: stem))
@@ -63,11 +64,6 @@ struct PreviewCommand: AsyncParsableCommand {
         let noun = issue.parts.count == 1 ? "1 message" : "\(issue.parts.count) messages"
         print("\(noun), budget \(issue.budget) bytes per HTML part (fewest possible: \(issue.minimumParts))")
         if let out { print("wrote part-K.html, part-K.txt and part-K.eml to \(out)") }
-    }
-
-    /// The list's identity: from the database with --list, else from the environment.
-    private func resolveIdentity(slug: String?) async throws -> ListIdentity {
-        try await global.identity(listSlug: slug, standaloneSlug: "preview")
     }
 
     private func write(_ issue: RenderedIssue, identity: ListIdentity, to directory: String) throws {

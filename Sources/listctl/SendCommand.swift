@@ -38,12 +38,12 @@ struct SendCommand: AsyncParsableCommand {
     // MARK: --to: one test copy of every part
 
     private func sendTestCopy(to address: String) async throws {
-        let identity = try await resolveIdentity()
+        let (identity, template) = try await global.listLook(listSlug: list, standaloneSlug: "test")
         let (transportConfiguration, notice) = try TransportConfiguration.fromEnvironment()
         if let notice { printError(notice) }
         let transport = try transportConfiguration.makeTransport(signer: try DKIMSigner.fromEnvironment(), logger: global.logger)
         let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        let sender = TestCopySender(identity: identity, budget: budget, logger: global.logger)
+        let sender = TestCopySender(identity: identity, template: template, budget: budget, logger: global.logger)
         print("sending a test copy of every part to \(address) via \(transport.displayName)")
         let failures: Int
         do {
@@ -65,11 +65,6 @@ struct SendCommand: AsyncParsableCommand {
         }
         await transport.close()
         if failures > 0 { throw ExitCode.failure }
-    }
-
-    /// The list's identity: from the database with --list, else from the environment.
-    private func resolveIdentity() async throws -> ListIdentity {
-        try await global.identity(listSlug: list, standaloneSlug: "test")
     }
 
     /// `--to` normalised as an import would store it, and sendable as is.

@@ -17,11 +17,14 @@ public struct TestCopySender: Sendable {
     }
 
     public let identity: ListIdentity
+    /// The list's template (``MailingList/emailTemplate()``), so that a test copy looks like the real thing.
+    public let template: EmailTemplate
     public let budget: Int
     public let logger: Logger
 
-    public init(identity: ListIdentity, budget: Int = IssueRenderer.defaultBudget, logger: Logger) {
+    public init(identity: ListIdentity, template: EmailTemplate = .default, budget: Int = IssueRenderer.defaultBudget, logger: Logger) {
         self.identity = identity
+        self.template = template
         self.budget = budget
         self.logger = logger
     }
@@ -43,7 +46,7 @@ public struct TestCopySender: Sendable {
             throw MailerError(code: .unreadableFile, message: "cannot read the issue: no such file, or not readable", file: file)
         }
         let document = try IssueDocument.parse(bytes: Array(data), fileName: file)
-        let issue = try IssueRenderer(identity: identity, budget: budget).render(document, viewInBrowserURL: viewInBrowserURL)
+        let issue = try IssueRenderer(identity: identity, template: template, budget: budget).render(document, viewInBrowserURL: viewInBrowserURL)
         let builder = try MessageBuilder(identity: identity, issueID: Self.testIssueID(file: file), parts: issue.parts)
         let recipient = Recipient(
             email: address, subscriberID: "copy-\(Int(Date().timeIntervalSince1970 * 1000))",

@@ -1,5 +1,6 @@
 public import Postgres
 import Foundation
+import Mailer
 
 /// Reads and writes `lists`.
 public struct ListStore: Sendable {
@@ -7,7 +8,7 @@ public struct ListStore: Sendable {
 
     public init(database: ListDatabase) { self.database = database }
 
-    static let columns = "id, slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, created_at"
+    static let columns = "id, slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, created_at, template"
 
     /// Every list, by slug.
     public func all() async throws -> [MailingList] {
@@ -44,12 +45,12 @@ public struct ListStore: Sendable {
             do {
                 let row = try await connection.query(
                     """
-                    INSERT INTO lists (slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    INSERT INTO lists (slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, template)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''))
                     RETURNING \(Self.columns)
                     """,
                     slug, changes.name ?? slug, fields.fromName, fields.fromAddress, fields.replyTo, fields.baseURL,
-                    changes.postalAddress, changes.allowRawHTML ?? false)
+                    changes.postalAddress, changes.allowRawHTML ?? false, changes.template)
                 return try Self.decode(row[0])
             } catch let error as PostgresError where error.isUniqueViolation {
                 throw ListServiceError(code: .conflict, message: "a list named \"\(slug)\" already exists; change it with `listctl lists set \(slug) ...`")
@@ -81,13 +82,15 @@ public struct ListStore: Sendable {
                     base_url = CASE WHEN $8::boolean THEN $9 ELSE base_url END,
                     postal_address = CASE WHEN $10::boolean THEN NULLIF($11, '') ELSE postal_address END,
                     allow_raw_html = COALESCE($12, allow_raw_html),
+                    template = CASE WHEN $13::boolean THEN NULLIF($14, '') ELSE template END,
                     updated_at = now()
                 WHERE slug = $1
                 RETURNING \(Self.columns)
                 """,
                 slug, changes.name, changes.from != nil, fields.fromName, fields.fromAddress,
                 changes.replyTo != nil, fields.replyTo, changes.baseURL != nil, fields.baseURL,
-                changes.postalAddress != nil, changes.postalAddress, changes.allowRawHTML)
+                changes.postalAddress != nil, changes.postalAddress, changes.allowRawHTML,
+                changes.template != nil, changes.template)
             guard let row = rows.first else {
                 throw ListServiceError(code: .notFound, message: "no list named \"\(slug)\". Create it with `listctl lists create \(slug)`.")
             }
@@ -126,6 +129,13 @@ public struct ListStore: Sendable {
                 }
                 baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
             }
+            if let template = changes.template, !template.isEmpty {
+                // Refused before anything is stored: a list never holds a template that does not parse.
+                _ = try EmailTemplate(string: template, name: changes.templateName ?? "--template")
+                guard template.utf8.count <= 1_048_576 else {
+                    throw ListServiceError(code: .invalidInput, message: "\(changes.templateName ?? "--template"): the template is over 1 MB")
+                }
+            }
         }
     }
 
@@ -134,6 +144,6 @@ public struct ListStore: Sendable {
             id: try row.decode(at: 0), slug: try row.decode(at: 1), name: try row.decode(at: 2),
             fromName: try row.decode(at: 3), fromAddress: try row.decode(at: 4), replyTo: try row.decode(at: 5),
             baseURL: try row.decode(at: 6), postalAddress: try row.decode(at: 7),
-            allowRawHTML: try row.decode(at: 8), createdAt: try row.decode(at: 9))
+            allowRawHTML: try row.decode(at: 8), template: try row.decode(at: 10), createdAt: try row.decode(at: 9))
     }
 }

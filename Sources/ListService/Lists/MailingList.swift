@@ -1,5 +1,5 @@
 public import Foundation
-import Mailer
+public import Mailer
 
 /// A list as stored: who it is from and where its public pages live.
 public struct MailingList: Sendable, Hashable, Codable {
@@ -12,7 +12,68 @@ public struct MailingList: Sendable, Hashable, Codable {
     public var baseURL: String?
     public var postalAddress: String?
     public var allowRawHTML: Bool
+    /// The list's own e-mail template (Mustache source); `nil` for the built-in one.
+    public var template: String?
     public var createdAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, slug, name, fromName, fromAddress, replyTo, baseURL, postalAddress, allowRawHTML, createdAt, hasTemplate
+    }
+
+    public init(
+        id: Int64, slug: String, name: String, fromName: String?, fromAddress: String?, replyTo: String?,
+        baseURL: String?, postalAddress: String?, allowRawHTML: Bool, template: String? = nil, createdAt: Date
+    ) {
+        self.id = id
+        self.slug = slug
+        self.name = name
+        self.fromName = fromName
+        self.fromAddress = fromAddress
+        self.replyTo = replyTo
+        self.baseURL = baseURL
+        self.postalAddress = postalAddress
+        self.allowRawHTML = allowRawHTML
+        self.template = template
+        self.createdAt = createdAt
+    }
+
+    /// JSON (`lists --json`) says whether a template is set, not the template itself.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(slug, forKey: .slug)
+        try container.encode(name, forKey: .name)
+        try container.encodeIfPresent(fromName, forKey: .fromName)
+        try container.encodeIfPresent(fromAddress, forKey: .fromAddress)
+        try container.encodeIfPresent(replyTo, forKey: .replyTo)
+        try container.encodeIfPresent(baseURL, forKey: .baseURL)
+        try container.encodeIfPresent(postalAddress, forKey: .postalAddress)
+        try container.encode(allowRawHTML, forKey: .allowRawHTML)
+        try container.encode(template != nil, forKey: .hasTemplate)
+        try container.encode(createdAt, forKey: .createdAt)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(Int64.self, forKey: .id), slug: try container.decode(String.self, forKey: .slug),
+            name: try container.decode(String.self, forKey: .name),
+            fromName: try container.decodeIfPresent(String.self, forKey: .fromName),
+            fromAddress: try container.decodeIfPresent(String.self, forKey: .fromAddress),
+            replyTo: try container.decodeIfPresent(String.self, forKey: .replyTo),
+            baseURL: try container.decodeIfPresent(String.self, forKey: .baseURL),
+            postalAddress: try container.decodeIfPresent(String.self, forKey: .postalAddress),
+            allowRawHTML: try container.decode(Bool.self, forKey: .allowRawHTML),
+            createdAt: try container.decode(Date.self, forKey: .createdAt))
+    }
+
+    /// The template every message of this list is poured into: its own, or the built-in one.
+    ///
+    /// - Throws: `MailerError` `.template` if the stored template no longer parses.
+    public func emailTemplate() throws -> EmailTemplate {
+        guard let template else { return .default }
+        return try EmailTemplate(string: template, name: "the template of list \(slug)")
+    }
 
     /// "Name <address>" or `nil` when the list sets no sender.
     public var from: String? {
@@ -31,11 +92,16 @@ public struct MailingListChanges: Sendable {
     public var baseURL: String?
     public var postalAddress: String?
     public var allowRawHTML: Bool?
+    /// Mustache source of the list's template; `""` returns to the built-in one.
+    public var template: String?
+    /// Where `template` came from (its file), for messages.
+    public var templateName: String?
 
     public init(
         name: String? = nil, from: String? = nil, replyTo: String? = nil, baseURL: String? = nil,
-        postalAddress: String? = nil, allowRawHTML: Bool? = nil
+        postalAddress: String? = nil, allowRawHTML: Bool? = nil, template: String? = nil
     ) {
+        self.template = template
         self.name = name
         self.from = from
         self.replyTo = replyTo
