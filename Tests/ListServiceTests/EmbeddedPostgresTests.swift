@@ -14,18 +14,18 @@ struct EmbeddedPostgresTests {
         defer { try? FileManager.default.removeItem(at: home) }
         let configuration = ListctlConfiguration(databaseURL: nil, home: home)
         let embedded = EmbeddedPostgres(home: home, noSync: true)
-        #expect(try embedded.state() == .absent)
+        #expect(try await onThread { try embedded.state() } == .absent)
 
         let database = try await ListDatabase.open(configuration, logger: Logger(label: "test"))
         #expect(database.isEmbedded)
-        #expect(try embedded.state() == .running)
+        #expect(try await onThread { try embedded.state() } == .running)
         #expect(try await database.migrationStatus().isCurrent)
         try await ListStore(database: database).create("kept", MailingListChanges(name: "Kept across restarts"))
         await database.close()
 
-        #expect(try embedded.stop() == true)
-        #expect(try embedded.state() == .stopped)
-        #expect(try embedded.stop() == false)
+        #expect(try await onThread { try embedded.stop() } == true)
+        #expect(try await onThread { try embedded.state() } == .stopped)
+        #expect(try await onThread { try embedded.stop() } == false)
 
         // Opening again starts it on demand; the list is still there.
         let reopened = try await ListDatabase.open(configuration, logger: Logger(label: "test"))
@@ -41,7 +41,7 @@ struct EmbeddedPostgresTests {
         let listen = try await connection.query("SHOW listen_addresses")[0].decode(String.self, at: 0)
         #expect(listen == "")
         await connection.close()
-        try embedded.stop()
+        try await onThread { try embedded.stop() }
     }
 
     @Test("two processes starting it at once both succeed")
@@ -50,12 +50,12 @@ struct EmbeddedPostgresTests {
         defer { try? FileManager.default.removeItem(at: home) }
         let embedded = EmbeddedPostgres(home: home, noSync: true)
         let started = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for _ in 0..<2 { group.addTask { try embedded.start() } }
+            for _ in 0..<2 { group.addTask { try await onThread { try embedded.start() } } }
             return try await group.reduce(into: [Bool]()) { $0.append($1) }
         }
         #expect(started.filter { $0 }.count == 1)
-        #expect(try embedded.state() == .running)
-        try embedded.stop()
+        #expect(try await onThread { try embedded.state() } == .running)
+        try await onThread { try embedded.stop() }
     }
 
     @Test("an external database that is behind is refused with what to do")

@@ -17,7 +17,7 @@ struct DatabaseFaultCLITests {
         let result = try await cli.run("status")
         let took = Date().timeIntervalSince(started)
         #expect(result.status == 1)
-        #expect(took < 60, "took \(took) s (generous: the machine is shared; before connect_timeout it hung for good)")
+        #expect(took < 90, "took \(took) s (generous: the machine is shared; before connect_timeout it hung for good)")
         #expect(result.stderr.contains("127.0.0.1:\(silent.port)"), "\(result.stderr)")
         #expect(result.stderr.contains("no answer within 3 s"), "\(result.stderr)")
         #expect(!result.stderr.contains("s3cret"))

@@ -117,7 +117,7 @@ struct PostgresRestartTests {
         let took = ContinuousClock.now - started
         // Generous: a busy 2-core machine can keep a finished wait from resuming
         // for seconds. Before connect_timeout this hung for good.
-        #expect(took >= .seconds(2) && took < .seconds(45), "took \(took)")
+        #expect(took >= .seconds(2) && took < .seconds(90), "took \(took)")
         #expect(error?.code == .connectionFailed)
         #expect(error?.message.contains("127.0.0.1:\(silent.port)") == true, "\(error?.message ?? "")")
         #expect(error?.message.contains("no answer within 3 s") == true, "\(error?.message ?? "")")
@@ -135,12 +135,12 @@ struct PostgresRestartTests {
         let silent = try SilentServer.start()
         defer { silent.close() }
         let started = ContinuousClock.now
-        // connect_timeout=120: only the cancellation can end it within the bound.
-        let task = Task { try await PostgresConnection.connect(to: "postgresql://127.0.0.1:\(silent.port)/listctl?connect_timeout=120") }
+        // connect_timeout=600: only the cancellation can end it within the bound.
+        let task = Task { try await PostgresConnection.connect(to: "postgresql://127.0.0.1:\(silent.port)/listctl?connect_timeout=600") }
         try await Task.sleep(for: .milliseconds(300))
         task.cancel()
         let result = await task.result
-        #expect(ContinuousClock.now - started < .seconds(45))
+        #expect(ContinuousClock.now - started < .seconds(120))
         if case .failure(let error) = result { #expect(error is CancellationError) } else { Issue.record("should fail") }
     }
 }
