@@ -173,13 +173,6 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// `true` while the server connection is up and no transaction is open.
-    public func isIdleAndHealthy() async -> Bool {
-        (try? await withHandle { handle in
-            PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
-        }) ?? false
-    }
-
     /// The server process id of this session (for `pg_terminate_backend` in tests, or NOTIFY senders).
     public func backendPID() async throws -> Int32 {
         try await withHandle { PQbackendPID($0) }

@@ -9,7 +9,6 @@ public final class SilentServer: Sendable {
     public let port: Int
     private let listener: Int32
     private let state: State
-    private let acceptLoopDone = DispatchSemaphore(value: 0)
 
     /// The accepted sockets, and whether ``close()`` has run; behind `lock`.
     private final class State: @unchecked Sendable {
@@ -44,9 +43,8 @@ public final class SilentServer: Sendable {
             throw error
         }
         let server = SilentServer(port: port, listener: listener)
-        let thread = Thread { [state = server.state, done = server.acceptLoopDone] in
+        let thread = Thread { [state = server.state] in
             Self.acceptLoop(listener: listener, state: state)
-            done.signal()
         }
         thread.name = "SilentServer :\(port)"
         thread.start()

@@ -1,3 +1,5 @@
+import Mailer
+
 /// A signed statement "this link was made by this installation for
 /// (purpose, list, subscriber, issue)", carried in public URLs and the VERP
 /// envelope sender. Verifying needs only the secrets, never the database.
@@ -98,7 +100,7 @@ public struct SubscriberToken: Hashable, Sendable {
     }
 
     static func mac(key: TokenSecrets.Key, over bytes: [UInt8]) -> [UInt8] {
-        Array(TokenCrypto.hmacSHA256(key: key.bytes, data: domain + bytes).prefix(macLength))
+        Array(Digest.hmacSHA256(key: key.bytes, data: domain + bytes).prefix(macLength))
     }
 }
 

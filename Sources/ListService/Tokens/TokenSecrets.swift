@@ -1,4 +1,5 @@
 import Foundation
+import Mailer
 
 /// The installation's token secrets: the first signs, every one verifies
 /// (the rest are kept for links mailed before a rotation).
@@ -18,7 +19,7 @@ public struct TokenSecrets: Sendable, CustomStringConvertible {
 
         init(secret: [UInt8]) {
             bytes = secret
-            id = TokenCrypto.sha256(Array("listctl-key-id\u{0}".utf8) + secret).prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
+            id = Digest.sha256(Array("listctl-key-id\u{0}".utf8) + secret).prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
         }
     }
 
