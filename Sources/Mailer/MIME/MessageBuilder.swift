@@ -126,7 +126,15 @@ public struct MessageBuilder: Sendable {
     ///   ``EmailAddress/init(validating:)`` refuses,
     ///   a line break in any field, a non-https unsubscribe URL, or a field
     ///   longer than the room the splitter reserved for it.
-    public func message(for recipient: Recipient, part number: Int, date: Date = Date()) throws -> OutgoingMessage {
+    ///
+    /// - Parameters:
+    ///   - messageID: the Message-ID (without `<>`), when the caller derives
+    ///     one (the delivery engine: the same for every copy of a part).
+    ///   - envelopeFrom: the envelope sender for this message (a VERP bounce address).
+    public func message(
+        for recipient: Recipient, part number: Int, messageID givenID: String? = nil, envelopeFrom givenEnvelope: String? = nil,
+        date: Date = Date()
+    ) throws -> OutgoingMessage {
         guard number >= 1 && number <= parts.count else {
             throw MailerError(code: .invalidArgument, message: "part \(number) does not exist (the issue has \(parts.count))")
         }
@@ -158,7 +166,16 @@ public struct MessageBuilder: Sendable {
             textValues.append(EncodedPersonalizedBytes.encodeValue(value, html: false))
         }
 
-        let messageID = "listctl.\(issueID).\(recipient.subscriberID).\(number)@\(identity.domain)"
+        if let givenID {
+            let ok = givenID.utf8.count <= 200 && givenID.utf8.filter { $0 == 64 }.count == 1
+                && givenID.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != 60 && $0 != 62 && $0 != 34 && $0 != 92 }
+                && !givenID.hasPrefix("@") && !givenID.hasSuffix("@")
+            guard ok else {
+                throw MailerError(code: .invalidArgument, message: "Message-ID \(givenID.debugDescription) must be left@right in printable ASCII without <>, quotes or spaces")
+            }
+        }
+        if let givenEnvelope { try HeaderEncoding.checkAddress(givenEnvelope, role: "envelope sender") }
+        let messageID = givenID ?? "listctl.\(issueID).\(recipient.subscriberID).\(number)@\(identity.domain)"
         var data: [UInt8] = []
         data.reserveCapacity(part.commonHeaders.count + part.body.fixedCount + 1024)
         HeaderEncoding.write("Date", words: [Self.rfc5322Date(date)], into: &data)
@@ -174,7 +191,7 @@ public struct MessageBuilder: Sendable {
             return hole < flags.count && flags[hole] ? htmlValues[field.rawValue] : textValues[field.rawValue]
         }
         return OutgoingMessage(
-            envelopeFrom: identity.envelopeFrom ?? identity.fromAddress, recipient: recipient.email, data: data,
+            envelopeFrom: givenEnvelope ?? identity.envelopeFrom ?? identity.fromAddress, recipient: recipient.email, data: data,
             messageID: messageID)
     }
 

@@ -38,12 +38,12 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
     public var parameters: [String: String]
 
     private static let allowedParameters: [Scheme: Set<String>] = {
-        let http: Set = ["endpoint", "connections", "timeout", "connect_timeout", "verify", "cafile"]
+        let http: Set = ["endpoint", "connections", "timeout", "connect_timeout", "verify", "cafile", "rate"]
         return [
-            .smtp: ["tls", "verify", "cafile", "connections", "timeout", "connect_timeout", "helo"],
-            .smtps: ["verify", "cafile", "connections", "timeout", "connect_timeout", "helo"],
+            .smtp: ["tls", "verify", "cafile", "connections", "timeout", "connect_timeout", "helo", "rate"],
+            .smtps: ["verify", "cafile", "connections", "timeout", "connect_timeout", "helo", "rate"],
             .ses: http, .postmark: http.union(["stream"]), .mailgun: http, .sendgrid: http, .resend: http,
-            .outbox: [],
+            .outbox: ["rate", "connections"],
         ]
     }()
 
@@ -163,6 +163,9 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
                 throw .configuration("\(key)=\(value) must be a positive whole number")
             }
         }
+        if let value = parameters["rate"], Double(value).map({ $0 > 0 && $0.isFinite }) != true {
+            throw .configuration("rate=\(value) must be a positive number of messages per second")
+        }
         if let verify = parameters["verify"], !["true", "false", "0", "1"].contains(verify) {
             throw .configuration("verify=\(verify) must be true or false")
         }
@@ -174,6 +177,10 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
     private static func decode<S: StringProtocol>(_ text: S) -> String {
         String(text).removingPercentEncoding ?? String(text)
     }
+
+    /// The account's rate budget in messages per second (`?rate=`), shared by
+    /// every worker through the database; nil: no limit.
+    public var rate: Double? { parameters["rate"].flatMap(Double.init) }
 
     /// Number of parallel connections (default 4).
     public var connections: Int { parameters["connections"].flatMap(Int.init) ?? 4 }
