@@ -71,11 +71,15 @@ struct IssueMessages: Sendable {
         let unsubscribe = SubscriberToken(
             purpose: .unsubscribe, listID: listID, subscriberID: recipient.subscriberID, issueID: issueID
         ).encode(with: secrets)
+        let preferences = SubscriberToken(
+            purpose: .preferences, listID: listID, subscriberID: recipient.subscriberID, issueID: issueID
+        ).encode(with: secrets)
         let mailbox = identity.unsubscribeMailbox ?? "unsubscribe@\(identity.domain)"
         let person = Recipient(
             email: recipient.email, name: String(recipient.name.utf8.prefix(Recipient.maxNameBytes)) ?? "",
             subscriberID: String(recipient.subscriberID),
-            unsubscribeURL: "\(root)/unsubscribe/\(unsubscribe)",
+            unsubscribeURL: "\(root)\(ListIdentity.unsubscribePath)\(unsubscribe)",
+            preferencesURL: "\(root)\(ListIdentity.preferencesPath)\(preferences)",
             unsubscribeMailto: "mailto:\(mailbox)?subject=unsubscribe%20\(unsubscribe)")
         return try builder.message(
             for: person, part: part, messageID: messageID(part: part, subscriber: recipient.subscriberID),
@@ -151,7 +155,8 @@ extension MailingList {
                 code: .configuration, message: "list \"\(slug)\": public address \(root) must be an https:// URL")
         }
         var identity = try identity(configuration)
-        identity.maxUnsubscribeURLLength = root.utf8.count + "/unsubscribe/".utf8.count + SubscriberToken.maxEncodedLength
+        identity.maxUnsubscribeURLLength = root.utf8.count + ListIdentity.unsubscribePath.utf8.count + SubscriberToken.maxEncodedLength
+        identity.maxPreferencesURLLength = root.utf8.count + ListIdentity.preferencesPath.utf8.count + SubscriberToken.maxEncodedLength
         return (identity, root)
     }
 }

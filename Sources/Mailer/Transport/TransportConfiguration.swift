@@ -216,9 +216,13 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
         return options
     }
 
+    /// The fields Amazon SES overwrites, so SES messages are signed without them.
+    public static let sesRewrittenHeaders = ["Message-ID", "Date"]
+
     /// Builds the transport this URL names; wraps it in DKIM signing when a
     /// signer is given (JSON-only providers rebuild the message, so their own
-    /// signing applies there; see docs/TRANSPORTS.md).
+    /// signing applies there; for SES, Message-ID and Date are left out of
+    /// the signature, since SES replaces them; see docs/TRANSPORTS.md).
     public func makeTransport(signer: DKIMSigner? = nil, logger: Logger = Logger(label: "listctl.transport")) throws(TransportError) -> any MailTransport {
         let base: any MailTransport
         switch scheme {
@@ -232,6 +236,8 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
         // JSON-only providers rebuild the message and sign it themselves: a
         // signature made here would be thrown away, so do not spend the time.
         guard let signer, ![.postmark, .sendgrid, .resend].contains(scheme) else { return base }
-        return DKIMSigningTransport(base: base, signer: signer)
+        // SES replaces Message-ID and Date with its own and asks that they not
+        // be signed: a signature over them would fail at every receiver.
+        return DKIMSigningTransport(base: base, signer: scheme == .ses ? signer.withoutSigning(Self.sesRewrittenHeaders) : signer)
     }
 }
