@@ -15,8 +15,8 @@ public struct DeliverySettings: Sendable {
     public var concurrency: Int = 4
     /// A cap of this run, messages per second (`--rate`), below the transport's shared budget.
     public var rate: Double?
-    /// Rows one claim takes at most.
-    public var batchSize: Int = 16
+    /// Rows one claim takes at most: small, so that a slow message holds few rows back from the other senders.
+    public var batchSize: Int = 4
     /// The longest backoff.
     public var maxBackoff: Double = 6 * 3600
 
