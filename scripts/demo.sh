@@ -31,9 +31,15 @@ step import examples/tinyletter-subscribers.csv --list main
 step status
 step preview examples/long-issue.md --list main --out "$PREVIEW"
 step send examples/long-issue.md --list main --to reader@example.com
+# The real send: every active subscriber, through the ledger, into the outbox.
+# Run again, it mails nobody twice and says when the issue went out.
+step send examples/long-issue.md --list main --yes
+ISSUE=$("$LISTCTL" issues --list main --json | python3 -c 'import json,sys; print(next(i["id"] for i in json.load(sys.stdin) if i["sourceFormat"] == "markdown"))')
+step status "$ISSUE"
+echo; echo "\$ listctl status $ISSUE --recipients sent   (first lines)"; "$LISTCTL" status "$ISSUE" --recipients sent | sed -n 1,6p
 echo
-echo "demo: the outbox now holds each part as a complete MIME message:"
-ls -l "$OUTBOX/new" | tail -n +2
+echo "demo: the outbox now holds each part of each subscriber's mail as a complete MIME message:"
+echo "demo: $(ls "$OUTBOX/new" | wc -l) messages in $OUTBOX/new"
 echo "demo: rendered parts (HTML, text, .eml) for a browser: $PREVIEW"
 echo
 echo "demo: done. The private database keeps running; stop it with: LISTCTL_HOME=$LISTCTL_HOME $LISTCTL db stop"

@@ -81,7 +81,17 @@ struct DeliveryCrashTests {
             var arguments = ["send", issue.path, "--list", "crash", "--yes", "--concurrency", String(concurrency)]
             while kills < 10 {
                 let process = try cli.start(arguments)
-                try await Task.sleep(for: .milliseconds(Int64.random(in: 150...700)))
+                if kills == 0 {
+                    // Kill the send only once it has stored the issue: before that there is nothing to resume.
+                    for _ in 0..<200 {
+                        let stored = try await withConnection(to: database) { connection in
+                            try await connection.query("SELECT count(*) FROM deliveries")[0].decode(Int.self, at: 0)
+                        }
+                        if stored > 0 || !process.isRunning { break }
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(Int64.random(in: 100...600)))
                 if process.isRunning {
                     kill(process.processIdentifier, SIGKILL)
                     kills += 1
@@ -177,6 +187,31 @@ struct DeliveryCrashTests {
         }
     }
 
+    @Test("the transport's rate budget is shared by two workers: together they keep within 10 % of it")
+    func sharedRate() async throws {
+        try await withTemporaryDatabase { database in
+            let sink = try await onThread { try DeliverySink.start() }
+            defer { sink.stop() }
+            let rate = 40.0
+            let (cli, issue) = try await Self.setUp(
+                database: database.url, sink: sink, count: 280, extra: ["LISTCTL_TRANSPORT": sink.transportURL + "&rate=\(Int(rate))"])
+            let scheduled = try await cli.run("send", issue.path, "--list", "crash", "--yes", "--at",
+                                              ISO8601DateFormatter().string(from: Date().addingTimeInterval(1)))
+            #expect(scheduled.status == 0, "\(scheduled.stderr)")
+            try await Task.sleep(for: .milliseconds(1100))
+            async let first = cli.run("deliver", "--concurrency", "4")
+            async let second = cli.run("deliver", "--concurrency", "4")
+            for result in try await [first, second] { #expect(result.status == 0, "\(result.stderr)") }
+            let times = try sink.accepted().map(\.time).sorted()
+            #expect(times.count == 280)
+            // The bucket starts full (one second's worth), then refills at the rate.
+            let span = (times.last ?? 0) - (times.first ?? 0)
+            let measured = Double(times.count) - rate
+            let achieved = measured / max(span, 0.001)
+            #expect(abs(achieved - rate) / rate <= 0.10, "two workers together sent \(achieved)/s against a budget of \(rate)/s")
+        }
+    }
+
     @Test("unsubscribed during the send: no further part")
     func unsubscribeMidSend() async throws {
         try await withTemporaryDatabase { database in
@@ -205,6 +240,8 @@ struct DeliveryCrashTests {
                 }
             }
             try await onThread { sender.waitUntilExit() }
+            // Rows the test held locked when the send looked last are left for `deliver`, as a crash's would be.
+            try await Self.finish(cli, lease: 1.5)
             #expect(leaving.count == 20)
             let received = Set(try sink.accepted().map(\.rcpt))
             for address in leaving { #expect(!received.contains(address), "\(address) left and got nothing more") }
