@@ -15,6 +15,8 @@ struct ListsCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Sender, as \"Name <address>\".", valueName: "from")) var from: String?
         @Option(name: .customLong("reply-to"), help: "Reply-To address.") var replyTo: String?
         @Option(name: .customLong("base-url"), help: "Public base URL of the subscribe/unsubscribe pages (https://...).") var baseURL: String?
+        @Option(name: .customLong("bounce-address"), help: "Envelope sender (Return-Path) for this list's mail, where bounces go; \"\" clears it (then LISTCTL_BOUNCE_ADDRESS, else From).")
+        var bounceAddress: String?
         @Option(help: ArgumentHelp("Postal address line for the footer (CAN-SPAM).", valueName: "line")) var address: String?
         @Option(name: .customLong("allow-raw-html"), help: "Keep raw HTML in issues (true/false).") var allowRawHTML: Bool?
         @Option(help: ArgumentHelp(
@@ -25,6 +27,7 @@ struct ListsCommand: AsyncParsableCommand {
         func changes() throws -> MailingListChanges {
             var changes = MailingListChanges(
                 name: name, from: from, replyTo: replyTo, baseURL: baseURL, postalAddress: address, allowRawHTML: allowRawHTML)
+            changes.bounceAddress = bounceAddress
             if let template {
                 if template.isEmpty {
                     changes.template = ""

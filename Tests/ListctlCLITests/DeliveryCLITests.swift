@@ -436,6 +436,30 @@ struct DeliveryCLITests {
         }
     }
 
+    @Test("the envelope sender: the list's --bounce-address, else LISTCTL_BOUNCE_ADDRESS with VERP tokens, else From")
+    func bounceAddress() async throws {
+        try await Self.withFixture(environment: ["LISTCTL_BOUNCE_ADDRESS": "bounces@mail.example.org", "LISTCTL_BOUNCE_VERP": "true"]) { fixture in
+            try await fixture.makeList("weekly", Self.people("reader", 3))
+            let first = try await fixture.send(try fixture.shortIssue("v", subject: "Verp"), list: "weekly")
+            #expect(first.result.status == 0, "\(first.result.stderr)")
+            let verp = try fixture.accepted().map(\.mailFrom)
+            #expect(verp.count == 3)
+            #expect(Set(verp).count == 3, "one token per delivery: \(verp)")
+            for address in verp {
+                #expect(address.hasPrefix("bounces+") && address.hasSuffix("@mail.example.org"), "\(address)")
+            }
+            let set = try await fixture.run("lists", "set", "weekly", "--bounce-address", "Returns@Lists.Example.org")
+            #expect(set.status == 0, "\(set.stderr)")
+            let bad = try await fixture.run("lists", "set", "weekly", "--bounce-address", "not an address")
+            #expect(bad.status != 0 && bad.stderr.contains("--bounce-address"), "\(bad.stderr)")
+            let second = try await fixture.send(try fixture.shortIssue("w", subject: "Own"), list: "weekly")
+            #expect(second.result.status == 0, "\(second.result.stderr)")
+            let own = try fixture.accepted().map(\.mailFrom).dropFirst(3)
+            #expect(own.count == 3)
+            #expect(own.allSatisfy { $0.hasPrefix("Returns+") && $0.hasSuffix("@lists.example.org") }, "\(Array(own))")
+        }
+    }
+
     @Test("451 at RCPT once: pending after the send, delivered by a later deliver, one copy each")
     func temporaryFailure() async throws {
         try await Self.withFixture(.init(tempfailPrefix: "tf", tempfailTimes: 1)) { fixture in

@@ -7,6 +7,10 @@
 -- only pending rows, keyed by issue, so claims never touch finished rows.
 -- One token bucket per transport shares the rate budget between workers.
 
+-- A list's own envelope sender (Return-Path) for bounces; NULL: LISTCTL_BOUNCE_ADDRESS, else From.
+ALTER TABLE lists ADD COLUMN bounce_address text
+    CHECK (bounce_address IS NULL OR bounce_address ~ '^[^@\s]+@[^@\s]+$');
+
 ALTER TABLE issues DROP CONSTRAINT issues_state_check;
 ALTER TABLE issues ADD CONSTRAINT issues_state_check
     CHECK (state IN ('draft', 'scheduled', 'sending', 'paused', 'sent', 'cancelled'));

@@ -1,5 +1,5 @@
 public import Logging
-public import Mailer
+import Mailer
 
 extension DeliveryEngine {
     /// An engine for a command: the transport from `LISTCTL_TRANSPORT` (with

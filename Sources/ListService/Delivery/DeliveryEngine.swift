@@ -390,7 +390,7 @@ public final class DeliveryEngine: Sendable {
 
     private func release(issue: Int64, subscribers: [Int64]) async throws {
         guard !subscribers.isEmpty else { return }
-        try await withDatabaseRetry { connection in
+        _ = try await withDatabaseRetry { connection in
             try await connection.query(LedgerSQL.release, issue, subscribers, self.owner)
         }
         for subscriber in subscribers { await leases.drop(issue: issue, subscriber: subscriber) }
@@ -412,7 +412,7 @@ public final class DeliveryEngine: Sendable {
     }
 
     private func pause(issues: [Int64], reason: String) async throws {
-        try await withDatabaseRetry { connection in
+        _ = try await withDatabaseRetry { connection in
             try await connection.query(
                 "UPDATE issues SET state = 'paused', paused_reason = $2, updated_at = now() WHERE id = ANY ($1) AND state = 'sending'",
                 issues, String(reason.prefix(1000)))

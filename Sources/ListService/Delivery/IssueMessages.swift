@@ -60,6 +60,8 @@ struct IssueMessages: Sendable {
             throw ListServiceError(code: .invalidInput, message: "issue \(issueID) has no parts to send")
         }
         let builder = try MessageBuilder(identity: identity, issueID: String(issueID), parts: parts)
+        // The list's own bounce address wins over LISTCTL_BOUNCE_ADDRESS; VERP is the installation's choice.
+        let bounce = list.bounceAddress.map { BounceAddress(address: $0, verp: bounce?.verp ?? false) } ?? bounce
         return IssueMessages(
             issueID: issueID, listID: list.id, builder: builder, identity: identity, root: root, secrets: secrets,
             bounce: bounce)
@@ -117,7 +119,7 @@ public struct BounceAddress: Sendable, Equatable {
             return nil
         }
         do {
-            let address = try EmailAddress(validating: text).address
+            let address = try EmailAddress(validating: EmailAddress(normalizing: text).address).address
             let verp = ["1", "true", "yes", "on"].contains((environment["LISTCTL_BOUNCE_VERP"] ?? "").lowercased())
             return BounceAddress(address: address, verp: verp)
         } catch {

@@ -8,7 +8,7 @@ public struct ListStore: Sendable {
 
     public init(database: ListDatabase) { self.database = database }
 
-    static let columns = "id, slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, created_at, template"
+    static let columns = "id, slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, created_at, template, bounce_address"
 
     /// Every list, by slug.
     public func all() async throws -> [MailingList] {
@@ -45,12 +45,13 @@ public struct ListStore: Sendable {
             do {
                 let row = try await connection.query(
                     """
-                    INSERT INTO lists (slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, template)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''))
+                    INSERT INTO lists (slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, template,
+                                       bounce_address)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10)
                     RETURNING \(Self.columns)
                     """,
                     slug, changes.name ?? slug, fields.fromName, fields.fromAddress, fields.replyTo, fields.baseURL,
-                    changes.postalAddress, changes.allowRawHTML ?? false, changes.template)
+                    changes.postalAddress, changes.allowRawHTML ?? false, changes.template, fields.bounceAddress)
                 return try Self.decode(row[0])
             } catch let error as PostgresError where error.isUniqueViolation {
                 throw ListServiceError(code: .conflict, message: "a list named \"\(slug)\" already exists; change it with `listctl lists set \(slug) ...`")
@@ -83,6 +84,7 @@ public struct ListStore: Sendable {
                     postal_address = CASE WHEN $10::boolean THEN NULLIF($11, '') ELSE postal_address END,
                     allow_raw_html = COALESCE($12, allow_raw_html),
                     template = CASE WHEN $13::boolean THEN NULLIF($14, '') ELSE template END,
+                    bounce_address = CASE WHEN $15::boolean THEN $16 ELSE bounce_address END,
                     updated_at = now()
                 WHERE slug = $1
                 RETURNING \(Self.columns)
@@ -90,7 +92,7 @@ public struct ListStore: Sendable {
                 slug, changes.name, changes.from != nil, fields.fromName, fields.fromAddress,
                 changes.replyTo != nil, fields.replyTo, changes.baseURL != nil, fields.baseURL,
                 changes.postalAddress != nil, changes.postalAddress, changes.allowRawHTML,
-                changes.template != nil, changes.template)
+                changes.template != nil, changes.template, changes.bounceAddress != nil, fields.bounceAddress)
             guard let row = rows.first else {
                 throw ListServiceError(code: .notFound, message: "no list named \"\(slug)\". Create it with `listctl lists create \(slug)`.")
             }
@@ -111,8 +113,16 @@ public struct ListStore: Sendable {
         var fromAddress: String?
         var replyTo: String?
         var baseURL: String?
+        var bounceAddress: String?
 
         init(_ changes: MailingListChanges) throws {
+            if let given = changes.bounceAddress, !given.isEmpty {
+                do {
+                    bounceAddress = try EmailAddress(validating: EmailAddress(normalizing: given).address).address
+                } catch {
+                    throw ListServiceError(code: .invalidInput, message: "--bounce-address: \(error)")
+                }
+            }
             if let from = changes.from, !from.isEmpty {
                 let parsed = try NamedAddress(parsing: from, field: "--from")
                 fromName = parsed.name.isEmpty ? nil : parsed.name
@@ -140,10 +150,12 @@ public struct ListStore: Sendable {
     }
 
     static func decode(_ row: PostgresRow) throws -> MailingList {
-        MailingList(
+        var list = MailingList(
             id: try row.decode(at: 0), slug: try row.decode(at: 1), name: try row.decode(at: 2),
             fromName: try row.decode(at: 3), fromAddress: try row.decode(at: 4), replyTo: try row.decode(at: 5),
             baseURL: try row.decode(at: 6), postalAddress: try row.decode(at: 7),
             allowRawHTML: try row.decode(at: 8), template: try row.decode(at: 10), createdAt: try row.decode(at: 9))
+        list.bounceAddress = try row.decode(at: 11)
+        return list
     }
 }

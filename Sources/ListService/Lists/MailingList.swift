@@ -11,13 +11,15 @@ public struct MailingList: Sendable, Hashable, Codable {
     public var replyTo: String?
     public var baseURL: String?
     public var postalAddress: String?
+    /// The list's own envelope sender for bounces (`--bounce-address`).
+    public var bounceAddress: String?
     public var allowRawHTML: Bool
     /// The list's own e-mail template (Mustache source); `nil` for the built-in one.
     public var template: String?
     public var createdAt: Date
 
     enum CodingKeys: String, CodingKey {
-        case id, slug, name, fromName, fromAddress, replyTo, baseURL, postalAddress, allowRawHTML, createdAt, hasTemplate
+        case id, slug, name, fromName, fromAddress, replyTo, baseURL, postalAddress, bounceAddress, allowRawHTML, createdAt, hasTemplate
     }
 
     public init(
@@ -48,6 +50,7 @@ public struct MailingList: Sendable, Hashable, Codable {
         try container.encodeIfPresent(replyTo, forKey: .replyTo)
         try container.encodeIfPresent(baseURL, forKey: .baseURL)
         try container.encodeIfPresent(postalAddress, forKey: .postalAddress)
+        try container.encodeIfPresent(bounceAddress, forKey: .bounceAddress)
         try container.encode(allowRawHTML, forKey: .allowRawHTML)
         try container.encode(template != nil, forKey: .hasTemplate)
         try container.encode(createdAt, forKey: .createdAt)
@@ -65,6 +68,7 @@ public struct MailingList: Sendable, Hashable, Codable {
             postalAddress: try container.decodeIfPresent(String.self, forKey: .postalAddress),
             allowRawHTML: try container.decode(Bool.self, forKey: .allowRawHTML),
             createdAt: try container.decode(Date.self, forKey: .createdAt))
+        bounceAddress = try container.decodeIfPresent(String.self, forKey: .bounceAddress)
     }
 
     /// The template every message of this list is poured into: its own, or the built-in one.
@@ -92,6 +96,8 @@ public struct MailingListChanges: Sendable {
     public var baseURL: String?
     public var postalAddress: String?
     public var allowRawHTML: Bool?
+    /// The envelope sender for bounces; `""` clears it.
+    public var bounceAddress: String?
     /// Mustache source of the list's template; `""` returns to the built-in one.
     public var template: String?
     /// Where `template` came from (its file), for messages.
