@@ -129,7 +129,7 @@ fi
 PGPORT=${LISTCTL_BENCH_PGPORT:-$(free_port)}
 echo "bench-deliver: starting a throwaway PostgreSQL on 127.0.0.1:$PGPORT (fsync off)" >&2
 throwaway_postgres_start "$PGDATA" "$PGPORT" -c shared_buffers=256MB -c max_wal_size=4GB \
-    -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=1000
+    -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=1000 -c pg_stat_statements.track=all
 BASE="postgresql://postgres@127.0.0.1:$PGPORT"
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql_q "$BASE/postgres" -c "CREATE DATABASE bench"
