@@ -42,18 +42,21 @@ struct GlobalOptions: ParsableArguments {
     /// Opens the database (the embedded one when no URL is set).
     /// `shortStatements`: the command runs only short statements, so its
     /// sessions get `LISTCTL_STATEMENT_TIMEOUT` (30 s unless set).
-    func openDatabase(requireSchema: Bool = true, shortStatements: Bool = false) async throws -> ListDatabase {
+    func openDatabase(requireSchema: Bool = true, shortStatements: Bool = false, maximumConnections: Int = 4) async throws -> ListDatabase {
         let configuration = configuration()
         return try await ListDatabase.open(
-            configuration, requireSchema: requireSchema, shortStatements: shortStatements, logger: logger)
+            configuration, requireSchema: requireSchema, maximumConnections: maximumConnections, shortStatements: shortStatements,
+            logger: logger)
     }
 
     /// Opens the database, lends it to `body`, and closes it however `body` ends.
     func withDatabase<T>(
-        requireSchema: Bool = true, shortStatements: Bool = false, isolation: isolated (any Actor)? = #isolation,
+        requireSchema: Bool = true, shortStatements: Bool = false, maximumConnections: Int = 4,
+        isolation: isolated (any Actor)? = #isolation,
         _ body: (ListDatabase) async throws -> T
     ) async throws -> T {
-        let database = try await openDatabase(requireSchema: requireSchema, shortStatements: shortStatements)
+        let database = try await openDatabase(
+            requireSchema: requireSchema, shortStatements: shortStatements, maximumConnections: maximumConnections)
         do {
             let value = try await body(database)
             await database.close()

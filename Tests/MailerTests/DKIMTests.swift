@@ -39,6 +39,51 @@ struct DKIMTests {
         for line in header.split(separator: "\r\n") { #expect(line.count <= 78, "line too long: \(line)") }
     }
 
+    @Test("a built issue message, signed: h= covers List-Unsubscribe and List-Unsubscribe-Post, and dkimpy verifies it", arguments: [DKIMTests.rsaKey, DKIMTests.edKey].map { KeyBox(key: $0) })
+    func builtMessageVerifies(box: KeyBox) throws {
+        let identity = ListIdentity(
+            name: "The Long Letter", slug: "long-letter", fromName: "Ada Lovelace", fromAddress: "letters@example.org",
+            baseURL: "https://letters.example.org", maxTokenLength: 70)
+        let document = try IssueDocument.parse(markdown: "# Hello\n\nGrüße, with a [link](https://example.org/a).\n", fileName: "t.md")
+        let issue = try IssueRenderer(identity: identity).render(document)
+        let builder = try MessageBuilder(identity: identity, issueID: "12", parts: issue.parts)
+        let token = String(repeating: "Ab9_-", count: 14)
+        let recipient = Recipient(
+            email: "reader@example.net", name: "Zoë", subscriberID: "42",
+            unsubscribeURL: "https://letters.example.org/unsubscribe/" + token,
+            unsubscribeMailto: "mailto:unsubscribe@example.org?subject=unsubscribe%20" + token)
+        let message = try builder.message(
+            for: recipient, part: 1, messageID: "d.12.42.1.a1@example.org", envelopeFrom: "bounces+\(token.prefix(40))@example.org")
+        let signer = DKIMSigner(domain: "example.org", selector: "s1", key: box.key)
+        let signed = try signer.sign(message.data)
+        let result = try verify(signed, key: box.key)
+        #expect(result.ok, "dkimpy said: \(result.output)")
+        let header = try signer.signatureHeader(for: message.data).replacingOccurrences(of: "\r\n\t", with: "")
+        let h = try #require(header.split(separator: ";").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("h=") })
+        let names = h.trimmingCharacters(in: .whitespaces).dropFirst(2).split(separator: ":").map(String.init)
+        #expect(names.contains("list-unsubscribe") && names.contains("list-unsubscribe-post") && names.contains("message-id"))
+        // Tampering with the one-click header breaks the signature.
+        let tampered = String(decoding: signed, as: UTF8.self).replacingOccurrences(
+            of: "List-Unsubscribe-Post: List-Unsubscribe=One-Click", with: "List-Unsubscribe-Post: List-Unsubscribe=Two-Click")
+        #expect(try !verify(Array(tampered.utf8), key: box.key).ok)
+    }
+
+    @Test("a signer without Message-ID and Date (for SES) leaves them out of h= and still verifies")
+    func withoutSigning() throws {
+        let signer = DKIMSigner(domain: "example.org", selector: "s1", key: Self.edKey).withoutSigning(["Message-ID", "date"])
+        #expect(!signer.signedHeaders.contains("message-id") && !signer.signedHeaders.contains("date"))
+        #expect(signer.signedHeaders.contains("list-unsubscribe") && signer.signedHeaders.contains("list-unsubscribe-post"))
+        let message = TransportTestSupport.message(extraHeaders: Self.listHeaders)
+        let signed = try signer.sign(message)
+        #expect(try verify(signed, key: Self.edKey).ok)
+        // The relay may now replace both without breaking it.
+        var text = String(decoding: signed, as: UTF8.self)
+        text = text.replacingOccurrences(of: "Date: Fri, 27 Nov 2026 12:00:00 +0000", with: "Date: Sat, 28 Nov 2026 09:00:00 +0000")
+        let idLine = try #require(text.components(separatedBy: "\r\n").first { $0.hasPrefix("Message-ID:") })
+        text = text.replacingOccurrences(of: idLine, with: "Message-ID: <0100abc@email.amazonses.com>")
+        #expect(try verify(Array(text.utf8), key: Self.edKey).ok)
+    }
+
     @Test("non-ASCII encoded headers, folded headers, long lines, odd whitespace", arguments: [DKIMTests.rsaKey, DKIMTests.edKey].map { KeyBox(key: $0) })
     func awkwardMessages(box: KeyBox) throws {
         let signer = DKIMSigner(domain: "example.org", selector: "s1", key: box.key)

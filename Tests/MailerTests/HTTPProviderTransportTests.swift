@@ -102,6 +102,10 @@ struct HTTPProviderTransportTests {
         let verified = try DKIMTests().verify(Array(raw.utf8), key: DKIMTests.edKey)
         #expect(verified.ok, "dkimpy said: \(verified.output)")
         #expect((stored["destinations"] as? [String])?.contains(message.recipient) == true)
+        // SES replaces Message-ID and Date, so they are not signed (the rest is).
+        let signature = raw.components(separatedBy: "\r\n\r\n")[0].replacingOccurrences(of: "\r\n\t", with: "")
+        #expect(signature.contains("h=from:to:subject:list-id:list-unsubscribe:list-unsubscribe-post:mime-version:content-type;"), "\(signature.prefix(400))")
+        #expect(raw.contains("Message-ID: <\(message.messageID)>"))
     }
 
     @Test("SES: an unverified sender is a permanent rejection; a wrong port is temporary")
@@ -125,7 +129,7 @@ struct HTTPProviderTransportTests {
 
     // MARK: Raw MIME: Mailgun
 
-    @Test("Mailgun: messages.mime gets the raw message, DKIM-signed, and the recipient")
+    @Test("Mailgun: messages.mime gets the raw message (our Message-ID in it), DKIM-signed, and the recipient")
     func mailgun() async throws {
         let token = try TransportTestSupport.environment("LISTCTL_TEST_HTTP_MOCK_TOKEN")
         let transport = try TransportConfiguration.parse(try Self.mockURL("mailgun", userinfo: token))
@@ -140,13 +144,14 @@ struct HTTPProviderTransportTests {
         let uploaded = body["message"] ?? ""
         #expect(uploaded.hasPrefix("DKIM-Signature: v=1; a=rsa-sha256;"))
         #expect(uploaded.hasSuffix(String(decoding: message.data, as: UTF8.self)))
+        #expect(uploaded.contains("\r\nMessage-ID: <\(message.messageID)>\r\n"))
         let verified = try DKIMTests().verify(Array(uploaded.utf8), key: DKIMTests.rsaKey)
         #expect(verified.ok, "dkimpy said: \(verified.output)")
     }
 
     // MARK: JSON providers
 
-    @Test("Postmark: decoded subject, both bodies, List-Unsubscribe headers")
+    @Test("Postmark: decoded subject, both bodies, Message-ID and List-Unsubscribe headers")
     func postmark() async throws {
         let token = try TransportTestSupport.environment("LISTCTL_TEST_HTTP_MOCK_TOKEN")
         let transport = try Self.transport(try Self.mockURL("postmark", userinfo: token) + "&stream=broadcast")
@@ -164,10 +169,12 @@ struct HTTPProviderTransportTests {
         #expect(headers.contains { $0["Name"] == "List-Unsubscribe-Post" && $0["Value"] == "List-Unsubscribe=One-Click" })
         #expect(headers.contains { $0["Name"] == "List-Unsubscribe" && $0["Value"] == "<https://example.org/u/t0k3n>" })
         #expect(headers.contains { $0["Name"] == "X-Listctl-Trace" && $0["Value"] == "issue1.sub2.1" })
+        #expect(headers.contains { $0["Name"] == "Message-ID" && $0["Value"] == "<\(message.messageID)>" })
+        #expect(headers.contains { $0["Name"] == "List-Id" && $0["Value"] == "The Letter <letter.example.org>" })
         #expect(body["MessageStream"] as? String == "broadcast")
     }
 
-    @Test("SendGrid: personalizations, from name, content parts; 202 with X-Message-Id")
+    @Test("SendGrid: personalizations, from name, content parts, Message-ID and List-* headers; 202 with X-Message-Id")
     func sendgrid() async throws {
         let token = try TransportTestSupport.environment("LISTCTL_TEST_HTTP_MOCK_TOKEN")
         let transport = try Self.transport(try Self.mockURL("sendgrid", userinfo: token))
@@ -181,10 +188,14 @@ struct HTTPProviderTransportTests {
         let content = body["content"] as? [[String: String]] ?? []
         #expect(content.map { $0["type"] ?? "" } == ["text/plain", "text/html"])
         #expect(content.last?["value"] == Self.html)
-        #expect((body["headers"] as? [String: String])?["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click")
+        let headers = body["headers"] as? [String: String] ?? [:]
+        #expect(headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click")
+        #expect(headers["List-Unsubscribe"] == "<https://example.org/u/t0k3n>")
+        #expect(headers["List-Id"] == "The Letter <letter.example.org>")
+        #expect(headers["Message-ID"] == "<\(message.messageID)>")
     }
 
-    @Test("Resend: from, to, html, text, headers")
+    @Test("Resend: from, to, html, text, Message-ID and List-* headers")
     func resend() async throws {
         let token = try TransportTestSupport.environment("LISTCTL_TEST_HTTP_MOCK_TOKEN")
         let transport = try Self.transport(try Self.mockURL("resend", userinfo: token))
@@ -195,7 +206,11 @@ struct HTTPProviderTransportTests {
         #expect(body["to"] as? [String] == [message.recipient])
         #expect(body["html"] as? String == Self.html)
         #expect(body["text"] as? String == Self.text)
-        #expect((body["headers"] as? [String: String])?["List-Unsubscribe"] == "<https://example.org/u/t0k3n>")
+        let headers = body["headers"] as? [String: String] ?? [:]
+        #expect(headers["List-Unsubscribe"] == "<https://example.org/u/t0k3n>")
+        #expect(headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click")
+        #expect(headers["List-Id"] == "The Letter <letter.example.org>")
+        #expect(headers["Message-ID"] == "<\(message.messageID)>")
     }
 
     @Test("429 (Retry-After), 503, 422, a drop after the body and a wrong token are classified", arguments: ["postmark", "mailgun", "sendgrid", "resend"])

@@ -174,6 +174,8 @@ struct MIMETests {
         let fill: (RecipientField) -> [UInt8] = { Array(MailerFixtures.recipient.value(of: $0).utf8) }
         #expect(restored.filled(fill) == part.html.filled(fill))
         #expect(String(decoding: part.text.tokenized, as: UTF8.self).contains("Unsubscribe: @@LISTCTL-UNSUBSCRIBE-URL@@"))
+        #expect(String(decoding: part.text.tokenized, as: UTF8.self).contains("Preferences: @@LISTCTL-PREFERENCES-URL@@"))
+        #expect(String(decoding: part.html.tokenized, as: UTF8.self).contains("href=\"@@LISTCTL-PREFERENCES-URL@@\""))
     }
 
     @Test("the trace header parses back and rejects junk")
@@ -181,5 +183,227 @@ struct MIMETests {
         #expect(MessageBuilder.parseTrace("12.42.3")! == ("12", "42", 3))
         #expect(MessageBuilder.parseTrace("12.42") == nil)
         #expect(MessageBuilder.parseTrace("a.b.c") == nil)
+    }
+
+    // MARK: Caller-chosen Message-ID and envelope sender
+
+    @Test("a Message-ID and envelope sender chosen by the caller end up in the message and the OutgoingMessage")
+    func callerMessageIDAndEnvelope() throws {
+        let (_, builder) = try Self.builder("Hello.\n")
+        let id = "d1.7f3a9c_b+x=y@letters.example.org"
+        let message = try builder.message(
+            for: MailerFixtures.recipient, part: 1, messageID: id, envelopeFrom: "bounces+AbC_12-xyz@example.org",
+            date: MailerFixtures.date)
+        #expect(message.messageID == id)
+        #expect(message.envelopeFrom == "bounces+AbC_12-xyz@example.org")
+        let parsed = try MailerFixtures.parseMIME(message.data)
+        #expect((parsed["problems"] as? [String]) == [], "\(parsed["problems"] ?? "")")
+        #expect((parsed["defects"] as? [String]) == [])
+        let headers = try #require(parsed["headers"] as? [String: [String]])
+        #expect(headers["message-id"] == ["<\(id)>"])
+        // The trace header still names issue, subscriber and part.
+        #expect(headers["x-listctl-trace"] == ["12.42.1"])
+        // Without them, the defaults: what test copies rely on.
+        let plain = try builder.message(for: MailerFixtures.recipient, part: 1, date: MailerFixtures.date)
+        #expect(plain.messageID == "listctl.12.42.1@example.org" && plain.messageID == builder.defaultMessageID(subscriberID: "42", part: 1))
+        #expect(plain.envelopeFrom == "letters@example.org")
+        var identity = MailerFixtures.identity
+        identity.envelopeFrom = "bounces@example.org"
+        let withBounce = try MessageBuilder(identity: identity, issueID: "12", parts: try MailerFixtures.render("Hello.\n").parts)
+        #expect(try withBounce.message(for: MailerFixtures.recipient, part: 1).envelopeFrom == "bounces@example.org")
+        #expect(try withBounce.message(for: MailerFixtures.recipient, part: 1, envelopeFrom: "b+1@example.org").envelopeFrom == "b+1@example.org")
+    }
+
+    @Test("a malformed Message-ID or envelope sender is refused", arguments: [
+        "", "no-at-sign", "a@b@c.org", "<a@example.org>", "a b@example.org", "a\"b@example.org", ".a@example.org",
+        "a.@example.org", "a..b@example.org", "a@", "@example.org", "a@example..org", "a@[127.0.0.1]", "a(b)@example.org",
+        "ü@example.org", "a@example.org\r\nBcc: x@example.com", String(repeating: "a", count: 189) + "@example.org",
+    ])
+    func badMessageID(id: String) throws {
+        let (_, builder) = try Self.builder("Hello.\n")
+        let error = try #require(throws: MailerError.self) { try builder.message(for: MailerFixtures.recipient, part: 1, messageID: id) }
+        #expect(error.code == .invalidArgument)
+    }
+
+    @Test("well-formed Message-IDs up to 200 bytes are accepted; bad envelope senders are refused")
+    func goodMessageIDs() throws {
+        let (_, builder) = try Self.builder("Hello.\n")
+        for id in ["a@b", "x.y+z=1@example.org", "!#$%&'*+-/=?^_`{|}~@x.y", String(repeating: "a", count: 188) + "@example.org"] {
+            #expect(try builder.message(for: MailerFixtures.recipient, part: 1, messageID: id).messageID == id)
+        }
+        // RFC 5321 caps a local part at 64 bytes: "bounces+" leaves 56 for a VERP token.
+        _ = try builder.message(for: MailerFixtures.recipient, part: 1, envelopeFrom: "bounces+\(Self.token(56))@example.org")
+        for envelope in ["bounces+\(Self.token(57))@example.org", "", "bounces+tok@", "a b@example.org", "bounces@example.org\r\nBcc: x@example.com", "<b@example.org>"] {
+            let error = try #require(throws: MailerError.self) {
+                try builder.message(for: MailerFixtures.recipient, part: 1, envelopeFrom: envelope)
+            }
+            #expect(error.code == .invalidArgument)
+        }
+    }
+
+    // MARK: Preferences link
+
+    @Test("the preferences link is in both the HTML and the text part, next to the unsubscribe link")
+    func preferencesLink() throws {
+        let (issue, builder) = try Self.builder("Hello.\n")
+        let recipient = MailerFixtures.recipient
+        #expect(recipient.preferencesURL == "https://letters.example.org/preferences/tok_42-abcdef")
+        let message = try builder.message(for: recipient, part: 1, date: MailerFixtures.date)
+        let parsed = try MailerFixtures.parseMIME(message.data)
+        #expect((parsed["problems"] as? [String]) == [], "\(parsed["problems"] ?? "")")
+        let parts = try #require(parsed["parts"] as? [[String: Any]])
+        let text = (parts[0]["body"] as? String ?? "").replacingOccurrences(of: "\r\n", with: "\n")
+        let html = (parts[1]["body"] as? String ?? "").replacingOccurrences(of: "\r\n", with: "\n")
+        #expect(text.contains("Unsubscribe: https://letters.example.org/unsubscribe/tok_42-abcdef\n"))
+        #expect(text.contains("Preferences: https://letters.example.org/preferences/tok_42-abcdef\n"))
+        #expect(html.contains("<a href=\"https://letters.example.org/unsubscribe/tok_42-abcdef\" style=\"color:#888888;text-decoration:underline;\">Unsubscribe</a>"))
+        #expect(html.contains("<a href=\"https://letters.example.org/preferences/tok_42-abcdef\" style=\"color:#888888;text-decoration:underline;\">Manage your subscription</a>"))
+        #expect(html == issue.parts[0].html(for: recipient) && text == issue.parts[0].text(for: recipient))
+        // List-Unsubscribe stays the unsubscribe URL.
+        let headers = try #require(parsed["headers"] as? [String: [String]])
+        #expect(headers["list-unsubscribe"]?.first?.hasPrefix("<https://letters.example.org/unsubscribe/tok_42-abcdef>,") == true)
+
+        // A preferences URL of its own; one without an /unsubscribe/ segment to derive from.
+        let own = Recipient(
+            email: "a@example.net", subscriberID: "7", unsubscribeURL: "https://letters.example.org/u/T",
+            preferencesURL: "https://letters.example.org/p/T?x=1&y=2")
+        let ownHTML = issue.parts[0].html(for: own)
+        #expect(ownHTML.contains("href=\"https://letters.example.org/p/T?x=1&amp;y=2\""))
+        #expect(issue.parts[0].text(for: own).contains("Preferences: https://letters.example.org/p/T?x=1&y=2\n"))
+        #expect(Recipient(email: "a@b.org", subscriberID: "1", unsubscribeURL: "https://x.org/u/T").preferencesURL == "https://x.org/u/T")
+        #expect(Recipient(email: "a@b.org", subscriberID: "1", unsubscribeURL: "https://x.org/unsubscribe/a/unsubscribe/T").preferencesURL
+            == "https://x.org/unsubscribe/a/preferences/T")
+        _ = try builder.message(for: own, part: 1)
+    }
+
+    @Test("the preferences URL is checked like the unsubscribe URL")
+    func preferencesURLChecked() throws {
+        let (_, builder) = try Self.builder("Hello.\n")
+        for bad in [
+            "http://letters.example.org/preferences/T", "https://x.org/p/a b", "https://x.org/p/\"x", "https://x.org/p/<x>",
+            "https://x.org/p/T\r\nBcc: x@example.com", "javascript:alert(1)",
+            "https://letters.example.org/preferences/" + String(repeating: "x", count: 400),
+        ] {
+            var recipient = MailerFixtures.recipient
+            recipient.preferencesURL = bad
+            let error = try #require(throws: MailerError.self, "\(bad.debugDescription) was accepted") { try builder.message(for: recipient, part: 1) }
+            #expect(error.code == .invalidRecipient)
+        }
+        var local = MailerFixtures.recipient
+        local.preferencesURL = "http://localhost:8080/preferences/T"
+        _ = try builder.message(for: local, part: 1)
+    }
+
+    @Test("a template without preferences_url stays valid, and then any preferences URL length is fine")
+    func templateWithoutPreferences() throws {
+        let template = try EmailTemplate(
+            string: "<html><body>{{{content}}}<p><a href=\"{{unsubscribe_url}}\">Leave</a></p></body></html>\n", name: "t.html")
+        let document = try IssueDocument.parse(markdown: "Hello.\n", fileName: "t.md")
+        let issue = try IssueRenderer(identity: MailerFixtures.identity, template: template).render(document)
+        #expect(!issue.parts[0].html(for: MailerFixtures.recipient).contains("preferences"))
+        // The text footer always carries it.
+        #expect(issue.parts[0].text(for: MailerFixtures.recipient).contains("Preferences: https://letters.example.org/preferences/tok_42-abcdef"))
+        let builder = try MessageBuilder(identity: MailerFixtures.identity, issueID: "1", parts: issue.parts)
+        var recipient = MailerFixtures.recipient
+        recipient.preferencesURL = "https://letters.example.org/preferences/" + String(repeating: "x", count: 400)
+        _ = try builder.message(for: recipient, part: 1)
+        _ = try EmailTemplate(string: "{{{content}}}", name: "bare.html")
+    }
+
+    // MARK: Exact reserve for the URLs
+
+    static let tokenAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+    static func token(_ count: Int, seed: Int = 0) -> String {
+        String((0..<count).map { tokenAlphabet[($0 &* 31 &+ seed &* 7) % tokenAlphabet.count] })
+    }
+
+    @Test("with maxTokenLength the reserve is exact: base + /unsubscribe/ + 70 fits, 71 is refused; the same for preferences")
+    func exactReserve() throws {
+        let identity = ListIdentity(
+            name: "The Long Letter", slug: "long-letter", fromName: "Ada Lovelace", fromAddress: "letters@example.org",
+            baseURL: "https://letters.example.org/", maxTokenLength: 70)
+        let base = "https://letters.example.org"
+        #expect(identity.maxUnsubscribeURLLength == base.utf8.count + "/unsubscribe/".utf8.count + 70)
+        #expect(identity.maxPreferencesURLLength == base.utf8.count + "/preferences/".utf8.count + 70)
+        // The defaults are unchanged.
+        #expect(MailerFixtures.identity.maxUnsubscribeURLLength == base.utf8.count + 220)
+        #expect(MailerFixtures.identity.maxPreferencesURLLength == base.utf8.count + 220)
+
+        let issue = try MailerFixtures.render("Hello.\n", identity: identity)
+        let builder = try MessageBuilder(identity: identity, issueID: "12", parts: issue.parts)
+        let fits = Recipient(
+            email: "reader@example.net", subscriberID: "42", unsubscribeURL: base + "/unsubscribe/" + Self.token(70))
+        #expect(fits.preferencesURL == base + "/preferences/" + Self.token(70))
+        let message = try builder.message(for: fits, part: 1, date: MailerFixtures.date)
+        let parsed = try MailerFixtures.parseMIME(message.data)
+        #expect((parsed["problems"] as? [String]) == [], "\(parsed["problems"] ?? "")")
+        let parts = try #require(parsed["parts"] as? [[String: Any]])
+        #expect((parts[1]["encoded_size"] as? Int ?? .max) <= issue.parts[0].encodedHTMLBytes)
+
+        var long = fits
+        long.unsubscribeURL = base + "/unsubscribe/" + Self.token(71)
+        let error = try #require(throws: MailerError.self) { try builder.message(for: long, part: 1) }
+        #expect(error.code == .invalidRecipient && error.message.contains("unsubscribe_url"))
+        long = fits
+        long.preferencesURL = base + "/preferences/" + Self.token(71)
+        let preferencesError = try #require(throws: MailerError.self) { try builder.message(for: long, part: 1) }
+        #expect(preferencesError.code == .invalidRecipient && preferencesError.message.contains("preferences_url"))
+
+        // An explicit maxUnsubscribeURLLength still wins for the unsubscribe URL.
+        let explicit = ListIdentity(name: "L", slug: "l", fromName: "L", fromAddress: "l@example.org", baseURL: base, maxUnsubscribeURLLength: 300, maxTokenLength: 70)
+        #expect(explicit.maxUnsubscribeURLLength == 300 && explicit.maxPreferencesURLLength == base.utf8.count + 83)
+    }
+
+    @Test("with the exact reserve and the longest genuine fields, every part's HTML on the wire stays within budget")
+    func exactReserveWithinBudget() async throws {
+        let identity = ListIdentity(
+            name: "The Long Letter", slug: "long-letter", fromName: "Ada Lovelace", fromAddress: "letters@example.org",
+            baseURL: "https://letters.example.org", postalAddress: "1 Harbour Road, 3011 Rotterdam", maxTokenLength: 70)
+        let marker = Array("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
+        await propertyCheck(count: 150, input: Gen<UInt64>.value(), Gen.int(in: 9_000...30_000)) { seed, budget in
+            var generator = IssueGenerator(state: seed)
+            let markdown = generator.document(maxBlocks: 12)
+            let issue = try MailerFixtures.render(markdown, budget: budget, identity: identity)
+            try MailerFixtures.expectSplitInvariants(issue, markdown: markdown, budget: budget, identity: identity)
+            let builder = try MessageBuilder(identity: identity, issueID: "9", parts: issue.parts)
+            let recipient = Recipient(
+                email: String(repeating: "&", count: 64) + "@" + String(repeating: "a", count: 63) + "." + String(repeating: "b", count: 63) + ".example",
+                name: String(repeating: "\"", count: Recipient.maxNameBytes), subscriberID: "s1",
+                unsubscribeURL: "https://letters.example.org/unsubscribe/" + Self.token(70, seed: Int(seed % 64)),
+                preferencesURL: "https://letters.example.org/preferences/" + Self.token(70, seed: Int(seed % 61)))
+            for part in issue.parts {
+                let data = try builder.message(for: recipient, part: part.number).data
+                let start = try #require(MailerFixtures.occurrences(of: marker, in: data).first)
+                let end = try #require(MailerFixtures.occurrences(of: Array("\r\n--=_listctl_".utf8), in: Array(data[start...])).first)
+                let wire = end - "\r\n--=_listctl_".utf8.count
+                #expect(wire <= budget, "part \(part.number): \(wire) encoded HTML bytes on the wire > \(budget)")
+                #expect(wire <= part.encodedHTMLBytes)
+            }
+        }
+    }
+
+    // MARK: List-Unsubscribe mailto
+
+    @Test("the recipient's mailto: goes into List-Unsubscribe; a malformed one is refused")
+    func unsubscribeMailto() throws {
+        let (_, builder) = try Self.builder("Hello.\n")
+        var recipient = MailerFixtures.recipient
+        recipient.unsubscribeMailto = "mailto:unsubscribe@example.org?subject=unsubscribe%20" + Self.token(70)
+        let message = try builder.message(for: recipient, part: 1, date: MailerFixtures.date)
+        let parsed = try MailerFixtures.parseMIME(message.data)
+        #expect((parsed["defects"] as? [String]) == [])
+        let headers = try #require(parsed["headers"] as? [String: [String]])
+        #expect(headers["list-unsubscribe"] == [
+            "<https://letters.example.org/unsubscribe/tok_42-abcdef>, <mailto:unsubscribe@example.org?subject=unsubscribe%20\(Self.token(70))>",
+        ])
+        for bad in [
+            "mailto:unsubscribe@example.org?subject=unsubscribe TOKEN", "mailto:u@example.org>, <https://evil.example",
+            "mailto:u@example.org?subject=\"x\"", "mailto:u@example.org\r\nBcc: x@example.com", "mailto:u@example.org\nX: 1",
+            "https://example.org/unsubscribe", "mailto:", "",
+        ] {
+            recipient.unsubscribeMailto = bad
+            #expect(throws: MailerError.self, "\(bad.debugDescription) was accepted") { try builder.message(for: recipient, part: 1) }
+        }
     }
 }

@@ -15,8 +15,9 @@ extension MailingList {
             message: "list \"\(slug)\" has no sender. Set one with `listctl lists set \(slug) --from \"Name <news@example.com>\"`, or set LISTCTL_FROM for all lists.")
     }
 
-    /// The public base URL: the list's own, else `LISTCTL_BASE_URL`.
+    /// The list's public root (DESIGN §5a): its own base URL, else
+    /// `LISTCTL_BASE_URL/<slug>`, so two lists never share links.
     public func publicBaseURL(default fallback: String?) -> String? {
-        baseURL ?? fallback.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        baseURL ?? fallback.map { ($0.hasSuffix("/") ? String($0.dropLast()) : $0) + "/" + slug }
     }
 }

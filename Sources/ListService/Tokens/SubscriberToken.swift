@@ -13,6 +13,8 @@ import Mailer
 /// MAC = the first 16 bytes of HMAC-SHA256(secret, "listctl-token\0" ‖ every byte before it).
 public struct SubscriberToken: Hashable, Sendable {
     public static let version: UInt8 = 1
+    /// No genuine token is longer (ids at their largest): what the splitter reserves per link.
+    public static let maxEncodedLength = 70
     static let macLength = 16
     static let keyIDLength = 4
     static let domain = Array("listctl-token\u{0}".utf8)

@@ -32,6 +32,17 @@ public struct DKIMSigner: Sendable {
         fixedTags = ["v=1;", "a=\(key.algorithm.rawValue);", "c=relaxed/relaxed;", "d=\(domain);", "s=\(selector);"]
     }
 
+    /// The header names this signer signs when present, lower-cased, in order.
+    public var signedHeaders: [String] { signedNames }
+
+    /// The same key and domain, no longer signing `names` (case-insensitive):
+    /// for a relay that rewrites those fields, which would break the
+    /// signature (Amazon SES replaces Message-ID and Date).
+    public func withoutSigning(_ names: [String]) -> DKIMSigner {
+        let drop = Set(names.map { $0.lowercased() })
+        return DKIMSigner(domain: domain, selector: selector, key: key, headers: signedNames.filter { !drop.contains($0) })
+    }
+
     /// Reads `LISTCTL_DKIM_DOMAIN`, `LISTCTL_DKIM_SELECTOR` and
     /// `LISTCTL_DKIM_KEY_FILE`. Returns nil when none is set (signing off).
     /// - Throws: `DKIMError.Code.configuration` when only some are set, or a key error.

@@ -19,7 +19,7 @@ public struct PreparedPart: Sendable {
 /// Builds the personalised RFC 5322 message for one recipient and one part.
 ///
 /// Per message it only writes Date, To, Message-ID, List-Unsubscribe and the
-/// trace header, and encodes the recipient's three fields into the prepared
+/// trace header, and encodes the recipient's four fields into the prepared
 /// body: cheap enough to run millions of times.
 public struct MessageBuilder: Sendable {
     public let identity: ListIdentity
@@ -122,11 +122,36 @@ public struct MessageBuilder: Sendable {
     }
 
     /// The message for `recipient`, part `number` (1-based).
-    /// - Throws: `MailerError` `.invalidRecipient` for an address that
-    ///   ``EmailAddress/init(validating:)`` refuses,
-    ///   a line break in any field, a non-https unsubscribe URL, or a field
-    ///   longer than the room the splitter reserved for it.
-    public func message(for recipient: Recipient, part number: Int, date: Date = Date()) throws -> OutgoingMessage {
+    ///
+    /// - Parameters:
+    ///   - messageID: the Message-ID to write, without `<>`; when nil,
+    ///     `listctl.ISSUE.SUBSCRIBER.PART@DOMAIN` (``defaultMessageID(subscriberID:part:)``).
+    ///     The delivery engine passes the id its ledger stored, so a re-send
+    ///     carries the same Message-ID and receivers can collapse duplicates.
+    ///     It must be `id-left@id-right` with both sides RFC 5322
+    ///     dot-atom-text (letters, digits, ``!#$%&'*+-/=?^_`{|}~`` and
+    ///     single inner dots), at most ``maxMessageIDLength`` bytes.
+    ///   - envelopeFrom: the envelope sender (MAIL FROM, Return-Path) for this
+    ///     message alone, such as a VERP address `bounces+TOKEN@example.com`;
+    ///     when nil, the identity's `envelopeFrom`, else its `fromAddress`.
+    ///     Checked as ``EmailAddress/init(validating:)`` checks addresses, so
+    ///     its local part is at most 64 bytes (RFC 5321): after `bounces+`,
+    ///     56 characters are left for a VERP token.
+    ///   - date: the Date header.
+    /// - Returns: the message; its `messageID` and `envelopeFrom` are the
+    ///   ones written.
+    /// - Throws: `MailerError` `.invalidArgument` for a part that does not
+    ///   exist, a malformed `messageID` or `envelopeFrom`; `.invalidRecipient`
+    ///   for an address that ``EmailAddress/init(validating:)`` refuses, an
+    ///   unsubscribe or preferences URL that is not https (or
+    ///   `http://localhost`) or holds spaces, quotes or angle brackets, a
+    ///   `mailto:` URI that is malformed, or a field longer than the room the
+    ///   splitter reserved for it; `.invalidHeader` for a line break in a
+    ///   field that goes into a header (name, address, unsubscribe URL, mailto).
+    public func message(
+        for recipient: Recipient, part number: Int, messageID: String? = nil, envelopeFrom: String? = nil,
+        date: Date = Date()
+    ) throws -> OutgoingMessage {
         guard number >= 1 && number <= parts.count else {
             throw MailerError(code: .invalidArgument, message: "part \(number) does not exist (the issue has \(parts.count))")
         }
@@ -135,13 +160,13 @@ public struct MessageBuilder: Sendable {
         try HeaderEncoding.check(recipient.name, header: "To")
         try HeaderEncoding.check(recipient.unsubscribeURL, header: "List-Unsubscribe")
         try Self.checkID(recipient.subscriberID, what: "subscriber id")
-        guard recipient.unsubscribeURL.hasPrefix("https://") || recipient.unsubscribeURL.hasPrefix("http://localhost"),
-            !recipient.unsubscribeURL.utf8.contains(where: { $0 <= 32 || $0 == 60 || $0 == 62 || $0 == 34 })
-        else {
-            throw MailerError(code: .invalidRecipient, message: "unsubscribe URL \(recipient.unsubscribeURL.debugDescription) must be an https URL without spaces, quotes or angle brackets")
-        }
+        try Self.checkPageURL(recipient.unsubscribeURL, what: "unsubscribe URL")
+        try Self.checkPageURL(recipient.preferencesURL, what: "preferences URL")
         let mailto = recipient.unsubscribeMailto ?? "mailto:\(identity.unsubscribeMailbox ?? "unsubscribe@\(identity.domain)")?subject=unsubscribe"
         try HeaderEncoding.check(mailto, header: "List-Unsubscribe")
+        try Self.checkMailto(mailto)
+        if let messageID { try Self.checkMessageID(messageID) }
+        if let envelopeFrom { try HeaderEncoding.checkAddress(envelopeFrom, role: "envelope sender", code: .invalidArgument) }
 
         // Encode each field once for HTML and once for text.
         var htmlValues: [[UInt8]] = []
@@ -158,7 +183,7 @@ public struct MessageBuilder: Sendable {
             textValues.append(EncodedPersonalizedBytes.encodeValue(value, html: false))
         }
 
-        let messageID = "listctl.\(issueID).\(recipient.subscriberID).\(number)@\(identity.domain)"
+        let messageID = messageID ?? defaultMessageID(subscriberID: recipient.subscriberID, part: number)
         var data: [UInt8] = []
         data.reserveCapacity(part.commonHeaders.count + part.body.fixedCount + 1024)
         HeaderEncoding.write("Date", words: [Self.rfc5322Date(date)], into: &data)
@@ -174,8 +199,74 @@ public struct MessageBuilder: Sendable {
             return hole < flags.count && flags[hole] ? htmlValues[field.rawValue] : textValues[field.rawValue]
         }
         return OutgoingMessage(
-            envelopeFrom: identity.envelopeFrom ?? identity.fromAddress, recipient: recipient.email, data: data,
+            envelopeFrom: envelopeFrom ?? identity.envelopeFrom ?? identity.fromAddress, recipient: recipient.email, data: data,
             messageID: messageID)
+    }
+
+    /// The Message-ID (without `<>`) a message gets when the caller names
+    /// none: `listctl.ISSUE.SUBSCRIBER.PART@DOMAIN`, the same on every build.
+    public func defaultMessageID(subscriberID: String, part number: Int) -> String {
+        "listctl.\(issueID).\(subscriberID).\(number)@\(identity.domain)"
+    }
+
+    /// The longest Message-ID (without `<>`) ``message(for:part:messageID:envelopeFrom:date:)`` accepts, in bytes.
+    public static let maxMessageIDLength = 200
+
+    /// Refuses anything but `dot-atom-text@dot-atom-text` (RFC 5322 §3.6.4
+    /// without the obsolete forms and domain literals), at most 200 bytes.
+    static func checkMessageID(_ id: String) throws {
+        func isDotAtomText(_ bytes: ArraySlice<UInt8>) -> Bool {
+            // atext: ALPHA / DIGIT / "!#$%&'*+-/=?^_`{|}~"
+            let specials = Set("!#$%&'*+-/=?^_`{|}~".utf8)
+            guard let first = bytes.first, let last = bytes.last, first != 46, last != 46 else { return false }
+            var previousDot = false
+            for byte in bytes {
+                if byte == 46 {
+                    if previousDot { return false }
+                    previousDot = true
+                    continue
+                }
+                previousDot = false
+                let isAtext = (byte >= 48 && byte <= 57) || (byte | 0x20 >= 97 && byte | 0x20 <= 122) || specials.contains(byte)
+                if !isAtext { return false }
+            }
+            return true
+        }
+        let bytes = Array(id.utf8)
+        let ats = bytes.indices.filter { bytes[$0] == 64 }
+        guard bytes.count <= maxMessageIDLength, ats.count == 1, let at = ats.first,
+            isDotAtomText(bytes[..<at]), isDotAtomText(bytes[(at + 1)...])
+        else {
+            throw MailerError(
+                code: .invalidArgument,
+                message: "Message-ID \(id.debugDescription) must be id-left@id-right without <>: letters, digits, dots (not first, last or doubled) and !#$%&'*+-/=?^_`{|}~ on each side, at most \(maxMessageIDLength) bytes")
+        }
+    }
+
+    /// An unsubscribe or preferences URL: https (or http://localhost), no
+    /// spaces, controls, quotes or angle brackets, which would end the
+    /// `<...>` of List-Unsubscribe or the `href="..."` of the footer.
+    static func checkPageURL(_ url: String, what: String) throws {
+        guard url.hasPrefix("https://") || url.hasPrefix("http://localhost"),
+            !url.utf8.contains(where: { $0 <= 32 || $0 == 127 || $0 == 60 || $0 == 62 || $0 == 34 })
+        else {
+            throw MailerError(
+                code: .invalidRecipient,
+                message: "\(what) \(url.debugDescription) must be an https URL without spaces, quotes or angle brackets")
+        }
+    }
+
+    /// The `mailto:` URI of List-Unsubscribe: `mailto:` then no spaces,
+    /// controls (CR, LF), quotes or angle brackets; those must be
+    /// percent-encoded (RFC 6068), as in `?subject=unsubscribe%20TOKEN`.
+    static func checkMailto(_ uri: String) throws {
+        guard uri.lowercased().hasPrefix("mailto:"), uri.utf8.count > 7,
+            !uri.utf8.contains(where: { $0 <= 32 || $0 == 127 || $0 == 60 || $0 == 62 || $0 == 34 })
+        else {
+            throw MailerError(
+                code: .invalidRecipient,
+                message: "unsubscribe mailto \(uri.debugDescription) must be a mailto: URI without spaces, line breaks, quotes or angle brackets (percent-encode them: %20)")
+        }
     }
 
     /// The trace header's value: `issue.subscriber.part`.

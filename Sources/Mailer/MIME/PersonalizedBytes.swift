@@ -6,6 +6,9 @@ public enum RecipientField: Int, Sendable, CaseIterable {
     case email
     /// The recipient's name (may be empty).
     case name
+    /// The recipient's preference-page URL (https): their lists, toggles,
+    /// unsubscribe from all (DESIGN §5a `/preferences/{token}`).
+    case preferencesURL
 
     /// The marker a template render leaves where the value goes. Only
     /// characters that HTML, Mustache and quoted-printable all leave alone.
@@ -14,6 +17,7 @@ public enum RecipientField: Int, Sendable, CaseIterable {
         case .unsubscribeURL: return "@@LISTCTL-UNSUBSCRIBE-URL@@"
         case .email: return "@@LISTCTL-EMAIL@@"
         case .name: return "@@LISTCTL-NAME@@"
+        case .preferencesURL: return "@@LISTCTL-PREFERENCES-URL@@"
         }
     }
 
@@ -23,6 +27,7 @@ public enum RecipientField: Int, Sendable, CaseIterable {
         case .unsubscribeURL: return "unsubscribe_url"
         case .email: return "email"
         case .name: return "name"
+        case .preferencesURL: return "preferences_url"
         }
     }
 }
@@ -122,7 +127,7 @@ public struct PersonalizedBytes: Sendable, Equatable {
 }
 
 /// Quoted-printable bytes with holes for recipient fields: the per-recipient
-/// work is to encode three short values and concatenate.
+/// work is to encode four short values and concatenate.
 public struct EncodedPersonalizedBytes: Sendable, Equatable {
     public enum Segment: Sendable, Equatable {
         case bytes([UInt8])

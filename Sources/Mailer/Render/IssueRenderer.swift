@@ -189,6 +189,7 @@ public struct IssueRenderer: Sendable {
         if !identity.postalAddress.isEmpty { footer += identity.postalAddress + "\n" }
         footer += "You receive this because \(RecipientField.email.token) subscribed.\n"
         footer += "Unsubscribe: \(RecipientField.unsubscribeURL.token)\n"
+        footer += "Preferences: \(RecipientField.preferencesURL.token)\n"
         if let viewInBrowserURL { footer += "View in browser: \(viewInBrowserURL)\n" }
         // The footer's tokens are the only ones in the text: scan just that.
         let textBytes = PersonalizedBytes(

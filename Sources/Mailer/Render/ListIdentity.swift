@@ -24,11 +24,29 @@ public struct ListIdentity: Sendable, Equatable {
     /// splitter reserves that much room in every part; a longer URL at send
     /// time is an error rather than a clipped message.
     public var maxUnsubscribeURLLength: Int
+    /// The longest preferences URL a recipient can have, in bytes; reserved
+    /// and enforced like ``maxUnsubscribeURLLength``.
+    public var maxPreferencesURLLength: Int
 
+    /// The path segments the two per-recipient URLs have under the list's root (DESIGN §5a).
+    public static let unsubscribePath = "/unsubscribe/"
+    public static let preferencesPath = "/preferences/"
+
+    /// - Parameters:
+    ///   - baseURL: the list's public root; a trailing slash is dropped.
+    ///   - maxUnsubscribeURLLength: the longest unsubscribe URL, in bytes,
+    ///     when it is known outright; wins over `maxTokenLength` for that URL.
+    ///   - maxTokenLength: the longest token the URLs carry, in bytes. When
+    ///     given, the room reserved is exactly `baseURL + "/unsubscribe/" +
+    ///     token` and `baseURL + "/preferences/" + token` (a base of 40
+    ///     bytes is assumed when `baseURL` is nil). When nil (and no
+    ///     explicit length), both get the base plus 220 bytes, room for
+    ///     tokens of up to 207.
     public init(
         name: String, slug: String, fromName: String, fromAddress: String, replyTo: String? = nil,
         envelopeFrom: String? = nil, baseURL: String? = nil, postalAddress: String = "",
-        allowRawHTML: Bool = false, unsubscribeMailbox: String? = nil, maxUnsubscribeURLLength: Int? = nil
+        allowRawHTML: Bool = false, unsubscribeMailbox: String? = nil, maxUnsubscribeURLLength: Int? = nil,
+        maxTokenLength: Int? = nil
     ) {
         self.name = name
         self.slug = slug
@@ -40,8 +58,16 @@ public struct ListIdentity: Sendable, Equatable {
         self.postalAddress = postalAddress
         self.allowRawHTML = allowRawHTML
         self.unsubscribeMailbox = unsubscribeMailbox
-        // Room for "<base>/unsubscribe/" and a signed token of up to 200 characters.
-        self.maxUnsubscribeURLLength = maxUnsubscribeURLLength ?? ((self.baseURL?.utf8.count ?? 40) + 220)
+        let base = self.baseURL?.utf8.count ?? 40
+        if let maxTokenLength {
+            let token = max(0, maxTokenLength)
+            self.maxUnsubscribeURLLength = maxUnsubscribeURLLength ?? (base + Self.unsubscribePath.utf8.count + token)
+            self.maxPreferencesURLLength = base + Self.preferencesPath.utf8.count + token
+        } else {
+            // Room for "<base>/unsubscribe/" and a signed token of up to 207 characters.
+            self.maxUnsubscribeURLLength = maxUnsubscribeURLLength ?? (base + 220)
+            self.maxPreferencesURLLength = self.maxUnsubscribeURLLength
+        }
     }
 
     /// The domain of `fromAddress`: Message-IDs and List-Id live under it.
@@ -55,8 +81,11 @@ public struct ListIdentity: Sendable, Equatable {
     func worstCase(_ field: RecipientField) -> String {
         switch field {
         case .unsubscribeURL:
-            let prefix = (baseURL ?? "https://example.com") + "/unsubscribe/"
+            let prefix = (baseURL ?? "https://example.com") + Self.unsubscribePath
             return prefix + String(repeating: "A", count: max(0, maxUnsubscribeURLLength - prefix.utf8.count))
+        case .preferencesURL:
+            let prefix = (baseURL ?? "https://example.com") + Self.preferencesPath
+            return prefix + String(repeating: "A", count: max(0, maxPreferencesURLLength - prefix.utf8.count))
         case .email:
             // 254 octets: RFC 5321's path limit. `&` is the costliest character
             // that a local part can hold once HTML-escaped.

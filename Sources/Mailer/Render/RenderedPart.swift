@@ -1,3 +1,5 @@
+import Foundation
+
 /// One e-mail's worth of an issue: subject, HTML and text, with holes for
 /// the recipient's fields, already quoted-printable encoded once.
 public struct RenderedPart: Sendable {
@@ -72,17 +74,48 @@ public struct Recipient: Sendable, Equatable {
     public var name: String
     /// Opaque subscriber id, written into the trace header.
     public var subscriberID: String
-    /// The recipient's https one-click unsubscribe URL.
+    /// The recipient's https one-click unsubscribe URL
+    /// (`<list root>/unsubscribe/<token>`, DESIGN §5a).
     public var unsubscribeURL: String
-    /// The mailto: URI for List-Unsubscribe; `mailto:<list unsubscribe mailbox>` when nil.
+    /// The recipient's https preference page (`<list root>/preferences/<token>`),
+    /// linked from every message's footer as "Manage your subscription".
+    public var preferencesURL: String
+    /// The mailto: URI for List-Unsubscribe; `mailto:<list unsubscribe mailbox>?subject=unsubscribe` when nil.
+    ///
+    /// The delivery engine sets `mailto:unsubscribe@DOMAIN?subject=unsubscribe%20TOKEN`,
+    /// so a mailed request names the subscription without a database lookup.
+    /// It must start with `mailto:` and hold no spaces, `<`, `>`, quotes or
+    /// line breaks (percent-encode them); ``MessageBuilder/message(for:part:messageID:envelopeFrom:date:)``
+    /// refuses it otherwise.
     public var unsubscribeMailto: String?
 
-    public init(email: String, name: String = "", subscriberID: String, unsubscribeURL: String, unsubscribeMailto: String? = nil) {
+    /// - Parameters:
+    ///   - unsubscribeURL: the one-click unsubscribe URL: `https://`, or
+    ///     `http://localhost` for development.
+    ///   - preferencesURL: the preference page; when nil, `unsubscribeURL`
+    ///     with its last `/unsubscribe/` replaced by `/preferences/` (the
+    ///     same token), or `unsubscribeURL` itself when it has no such segment.
+    ///   - unsubscribeMailto: see ``unsubscribeMailto``.
+    ///
+    /// Nothing is checked here; ``MessageBuilder/message(for:part:messageID:envelopeFrom:date:)``
+    /// validates every field.
+    public init(
+        email: String, name: String = "", subscriberID: String, unsubscribeURL: String, preferencesURL: String? = nil,
+        unsubscribeMailto: String? = nil
+    ) {
         self.email = email
         self.name = name
         self.subscriberID = subscriberID
         self.unsubscribeURL = unsubscribeURL
+        self.preferencesURL = preferencesURL ?? Self.defaultPreferencesURL(unsubscribeURL: unsubscribeURL)
         self.unsubscribeMailto = unsubscribeMailto
+    }
+
+    /// `…/unsubscribe/TOKEN` as `…/preferences/TOKEN` (same length); the URL
+    /// itself when it has no `/unsubscribe/` segment.
+    static func defaultPreferencesURL(unsubscribeURL: String) -> String {
+        guard let range = unsubscribeURL.range(of: "/unsubscribe/", options: .backwards) else { return unsubscribeURL }
+        return unsubscribeURL.replacingCharacters(in: range, with: "/preferences/")
     }
 
     func value(of field: RecipientField) -> String {
@@ -90,6 +123,7 @@ public struct Recipient: Sendable, Equatable {
         case .unsubscribeURL: return unsubscribeURL
         case .email: return email
         case .name: return name
+        case .preferencesURL: return preferencesURL
         }
     }
 

@@ -1,8 +1,9 @@
 extension EmailTemplate {
     /// The built-in template: a centred 600-pixel table, inline styles only,
     /// hidden preheader, optional "view in browser" link, part navigation at
-    /// top and bottom, and a footer with the list's name, postal address and
-    /// a visible unsubscribe link. The preheader is padded with invisible
+    /// top and bottom, and a footer with the list's name, postal address, a
+    /// visible unsubscribe link and a "Manage your subscription" link to the
+    /// preference page. The preheader is padded with invisible
     /// characters so inboxes do not pull body text into the preview line. Copy it to start a template of your own
     /// (`listctl preview --print-template` prints it).
     public static let defaultSource = #"""
@@ -47,7 +48,7 @@ extension EmailTemplate {
 <tr>
 <td style="padding:16px 32px 24px 32px;border-top:1px solid #eeeeee;font-family:Helvetica,Arial,sans-serif;font-size:12px;line-height:18px;color:#888888;">
 <p style="margin:0 0 8px 0;">{{list_name}}{{#has_postal_address}} &middot; {{postal_address}}{{/has_postal_address}}</p>
-<p style="margin:0;">You receive this because {{email}} subscribed. <a href="{{unsubscribe_url}}" style="color:#888888;text-decoration:underline;">Unsubscribe</a></p>
+<p style="margin:0;">You receive this because {{email}} subscribed. <a href="{{unsubscribe_url}}" style="color:#888888;text-decoration:underline;">Unsubscribe</a> &middot; <a href="{{preferences_url}}" style="color:#888888;text-decoration:underline;">Manage your subscription</a></p>
 </td>
 </tr>
 </table>

@@ -7,7 +7,10 @@ import Mustache
 /// `postal_address`/`has_postal_address`, `view_in_browser_url`/
 /// `has_view_in_browser`, `is_split`, `part_number`, `part_total`,
 /// `has_next`, `{{{content}}}` (exactly once, triple braces), and the
-/// per-recipient `unsubscribe_url`, `email` and `name`, filled at send time.
+/// per-recipient `unsubscribe_url`, `preferences_url`, `email` and `name`,
+/// filled at send time. Only `{{{content}}}` is required; a template without
+/// `preferences_url` (or even `unsubscribe_url`) is valid, and the room for a
+/// field is counted only where the template uses it.
 public struct EmailTemplate: Sendable {
     let template: MustacheTemplate
     /// Where the template came from, for messages.

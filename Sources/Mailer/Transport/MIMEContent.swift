@@ -10,12 +10,14 @@ struct MIMEContent {
     var subject: String = ""
     var html: String?
     var text: String?
-    /// Headers to pass through: List-* (RFC 8058 one-click unsubscribe needs
-    /// them) and listctl's trace header, which bounce handling reads.
+    /// Headers to pass through: Message-ID (so a re-send carries the same
+    /// one, where the provider keeps it), List-* (RFC 8058 one-click
+    /// unsubscribe needs them) and listctl's trace header, which bounce
+    /// handling reads. See docs/TRANSPORTS.md for what each provider keeps.
     var headers: [(name: String, value: String)] = []
 
     static let passedHeaders: Set<String> = [
-        "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive", "list-post", "x-listctl-trace",
+        "message-id", "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive", "list-post", "x-listctl-trace",
     ]
 
     /// Reads a CRLF message: top-level headers, then the first text/html and

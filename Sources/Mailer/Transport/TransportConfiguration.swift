@@ -38,12 +38,12 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
     public var parameters: [String: String]
 
     private static let allowedParameters: [Scheme: Set<String>] = {
-        let http: Set = ["endpoint", "connections", "timeout", "connect_timeout", "verify", "cafile"]
+        let http: Set = ["endpoint", "connections", "timeout", "connect_timeout", "verify", "cafile", "rate"]
         return [
-            .smtp: ["tls", "verify", "cafile", "connections", "timeout", "connect_timeout", "helo"],
-            .smtps: ["verify", "cafile", "connections", "timeout", "connect_timeout", "helo"],
+            .smtp: ["tls", "verify", "cafile", "connections", "timeout", "connect_timeout", "helo", "rate"],
+            .smtps: ["verify", "cafile", "connections", "timeout", "connect_timeout", "helo", "rate"],
             .ses: http, .postmark: http.union(["stream"]), .mailgun: http, .sendgrid: http, .resend: http,
-            .outbox: [],
+            .outbox: ["rate", "connections"],
         ]
     }()
 
@@ -163,6 +163,9 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
                 throw .configuration("\(key)=\(value) must be a positive whole number")
             }
         }
+        if let value = parameters["rate"], Double(value).map({ $0 > 0 && $0.isFinite }) != true {
+            throw .configuration("rate=\(value) must be a positive number of messages per second")
+        }
         if let verify = parameters["verify"], !["true", "false", "0", "1"].contains(verify) {
             throw .configuration("verify=\(verify) must be true or false")
         }
@@ -174,6 +177,10 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
     private static func decode<S: StringProtocol>(_ text: S) -> String {
         String(text).removingPercentEncoding ?? String(text)
     }
+
+    /// The account's rate budget in messages per second (`?rate=`), shared by
+    /// every worker through the database; nil: no limit.
+    public var rate: Double? { parameters["rate"].flatMap(Double.init) }
 
     /// Number of parallel connections (default 4).
     public var connections: Int { parameters["connections"].flatMap(Int.init) ?? 4 }
@@ -209,9 +216,13 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
         return options
     }
 
+    /// The fields Amazon SES overwrites, so SES messages are signed without them.
+    public static let sesRewrittenHeaders = ["Message-ID", "Date"]
+
     /// Builds the transport this URL names; wraps it in DKIM signing when a
     /// signer is given (JSON-only providers rebuild the message, so their own
-    /// signing applies there; see docs/TRANSPORTS.md).
+    /// signing applies there; for SES, Message-ID and Date are left out of
+    /// the signature, since SES replaces them; see docs/TRANSPORTS.md).
     public func makeTransport(signer: DKIMSigner? = nil, logger: Logger = Logger(label: "listctl.transport")) throws(TransportError) -> any MailTransport {
         let base: any MailTransport
         switch scheme {
@@ -225,6 +236,8 @@ public struct TransportConfiguration: Sendable, CustomStringConvertible {
         // JSON-only providers rebuild the message and sign it themselves: a
         // signature made here would be thrown away, so do not spend the time.
         guard let signer, ![.postmark, .sendgrid, .resend].contains(scheme) else { return base }
-        return DKIMSigningTransport(base: base, signer: signer)
+        // SES replaces Message-ID and Date with its own and asks that they not
+        // be signed: a signature over them would fail at every receiver.
+        return DKIMSigningTransport(base: base, signer: scheme == .ses ? signer.withoutSigning(Self.sesRewrittenHeaders) : signer)
     }
 }

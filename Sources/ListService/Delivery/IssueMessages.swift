@@ -1,0 +1,162 @@
+import Foundation
+import Mailer
+import Postgres
+
+/// Who a delivery goes to, as a claim returns it.
+struct ClaimedRecipient: Sendable {
+    var subscriberID: Int64
+    var email: String
+    var name: String
+}
+
+/// Everything needed to build any part of one stored issue for any
+/// subscriber: the prepared parts (encoded once), the list's identity, and
+/// the secrets that sign its links. Loaded once per issue per process.
+struct IssueMessages: Sendable {
+    let issueID: Int64
+    let listID: Int64
+    let builder: MessageBuilder
+    let identity: ListIdentity
+    let root: String
+    let secrets: TokenSecrets
+    let bounce: BounceAddress?
+
+    var partCount: Int { builder.parts.count }
+
+    /// Reads issue `issueID`'s parts and list.
+    /// - Throws: ``ListServiceError`` when the issue has no sendable parts or the list no sender.
+    static func load(
+        issueID: Int64, on connection: PostgresConnection, configuration: ListctlConfiguration, secrets: TokenSecrets,
+        bounce: BounceAddress?
+    ) async throws -> IssueMessages {
+        let rows = try await connection.query(
+            "SELECT l.slug, i.list_id FROM issues i JOIN lists l ON l.id = i.list_id WHERE i.id = $1", issueID)
+        guard let row = rows.first else {
+            throw ListServiceError(code: .notFound, message: "issue \(issueID) does not exist")
+        }
+        let slug: String = try row.decode(at: 0)
+        guard let list = try await ListStore.find(slug, on: connection) else {
+            throw ListServiceError(code: .notFound, message: "the list of issue \(issueID) is gone")
+        }
+        let (identity, root) = try list.deliveryIdentity(configuration)
+        let parts = try await connection.query(
+            """
+            SELECT part, subject, html, text, encoded_html, encoded_text, html_bytes, encoded_html_bytes, text_bytes,
+                   (SELECT count(*) FROM issue_parts q WHERE q.issue_id = $1)
+            FROM issue_parts WHERE issue_id = $1 ORDER BY part
+            """, issueID
+        ).map { row in
+            guard let encodedHTML: String = try row.decode(at: 4), let encodedText: String = try row.decode(at: 5) else {
+                throw ListServiceError(
+                    code: .invalidInput, message: "issue \(issueID) was imported from an archive and cannot be mailed")
+            }
+            return RenderedPart(
+                stored: StoredPart(
+                    number: try row.decode(at: 0), total: try row.decode(at: 9), subject: try row.decode(at: 1),
+                    html: try row.decode(at: 2), text: try row.decode(at: 3), encodedHTML: encodedHTML, encodedText: encodedText,
+                    htmlBytes: try row.decode(at: 6), encodedHTMLBytes: try row.decode(at: 7), textBytes: try row.decode(at: 8)))
+        }
+        guard !parts.isEmpty else {
+            throw ListServiceError(code: .invalidInput, message: "issue \(issueID) has no parts to send")
+        }
+        let builder = try MessageBuilder(identity: identity, issueID: String(issueID), parts: parts)
+        return IssueMessages(
+            issueID: issueID, listID: list.id, builder: builder, identity: identity, root: root, secrets: secrets,
+            bounce: bounce)
+    }
+
+    /// Part `part` for `recipient`, with its signed links, derived
+    /// Message-ID and (VERP) envelope sender.
+    func message(part: Int, for recipient: ClaimedRecipient) throws -> OutgoingMessage {
+        let unsubscribe = SubscriberToken(
+            purpose: .unsubscribe, listID: listID, subscriberID: recipient.subscriberID, issueID: issueID
+        ).encode(with: secrets)
+        let preferences = SubscriberToken(
+            purpose: .preferences, listID: listID, subscriberID: recipient.subscriberID, issueID: issueID
+        ).encode(with: secrets)
+        let mailbox = identity.unsubscribeMailbox ?? "unsubscribe@\(identity.domain)"
+        let person = Recipient(
+            email: recipient.email, name: String(recipient.name.utf8.prefix(Recipient.maxNameBytes)) ?? "",
+            subscriberID: String(recipient.subscriberID),
+            unsubscribeURL: "\(root)\(ListIdentity.unsubscribePath)\(unsubscribe)",
+            preferencesURL: "\(root)\(ListIdentity.preferencesPath)\(preferences)",
+            unsubscribeMailto: "mailto:\(mailbox)?subject=unsubscribe%20\(unsubscribe)")
+        return try builder.message(
+            for: person, part: part, messageID: messageID(part: part, subscriber: recipient.subscriberID),
+            envelopeFrom: bounce?.envelope(
+                listID: listID, subscriberID: recipient.subscriberID, issueID: issueID, secrets: secrets))
+    }
+
+    /// `listctl.<issue>.<part>.<mac>@<domain>` (docs/LEDGER.md §6): the same
+    /// for every copy of (issue, part, subscriber), unguessable, and not naming the subscriber.
+    func messageID(part: Int, subscriber: Int64) -> String {
+        let data = Array("message-id\u{0}\(issueID)\u{0}\(part)\u{0}\(subscriber)".utf8)
+        let mac = Digest.hmacSHA256(key: secrets.current.bytes, data: data)
+        return "listctl.\(issueID).\(part).\(Base64URL.encode(Array(mac.prefix(16))))@\(identity.domain)"
+    }
+}
+
+/// The envelope sender of list mail (`LISTCTL_BOUNCE_ADDRESS`), VERP-style
+/// (`bounces+TOKEN@domain`) when `LISTCTL_BOUNCE_VERP` is on, so a bounce
+/// names the delivery it belongs to.
+public struct BounceAddress: Sendable, Equatable {
+    public var address: String
+    public var verp: Bool
+
+    public init(address: String, verp: Bool) {
+        self.address = address
+        self.verp = verp
+    }
+
+    /// Reads `LISTCTL_BOUNCE_ADDRESS` and `LISTCTL_BOUNCE_VERP`.
+    /// - Throws: ``ListServiceError`` `.configuration` for an address that is not one.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> BounceAddress?
+    {
+        guard let text = environment["LISTCTL_BOUNCE_ADDRESS"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+            return nil
+        }
+        do {
+            let address = try EmailAddress(validating: text).address
+            let verp = ["1", "true", "yes", "on"].contains((environment["LISTCTL_BOUNCE_VERP"] ?? "").lowercased())
+            return BounceAddress(address: address, verp: verp)
+        } catch {
+            throw ListServiceError(code: .configuration, message: "LISTCTL_BOUNCE_ADDRESS: \(error)")
+        }
+    }
+
+    /// The envelope sender for one delivery: `local+TOKEN@domain` under VERP
+    /// when it fits the 64-octet local part, else the plain address.
+    func envelope(listID: Int64, subscriberID: Int64, issueID: Int64, secrets: TokenSecrets) -> String {
+        guard verp, let at = address.lastIndex(of: "@") else { return address }
+        let token = SubscriberToken(purpose: .bounce, listID: listID, subscriberID: subscriberID, issueID: issueID)
+            .encode(with: secrets)
+        let local = "\(address[..<at])+\(token)"
+        return local.utf8.count <= 64 ? "\(local)\(address[at...])" : address
+    }
+}
+
+extension MailingList {
+    /// The identity real sends use, and the list's public root: like
+    /// ``identity(_:)``, with the room reserved for the unsubscribe URL
+    /// exactly that of the longest signed token under the root.
+    /// - Throws: `.configuration` when the list has no public root, or one that is not https.
+    func deliveryIdentity(_ configuration: ListctlConfiguration) throws -> (ListIdentity, String) {
+        guard let root = publicBaseURL(default: configuration.defaultBaseURL) else {
+            throw ListServiceError(
+                code: .configuration,
+                message: """
+                    list "\(slug)" has no public address for its unsubscribe links: set LISTCTL_BASE_URL \
+                    (links go under <base>/\(slug)) or `listctl lists set \(slug) --base-url https://...`
+                    """)
+        }
+        guard root.hasPrefix("https://") || root.hasPrefix("http://localhost") || root.hasPrefix("http://127.0.0.1") else {
+            throw ListServiceError(
+                code: .configuration, message: "list \"\(slug)\": public address \(root) must be an https:// URL")
+        }
+        var identity = try identity(configuration)
+        identity.maxUnsubscribeURLLength = root.utf8.count + ListIdentity.unsubscribePath.utf8.count + SubscriberToken.maxEncodedLength
+        identity.maxPreferencesURLLength = root.utf8.count + ListIdentity.preferencesPath.utf8.count + SubscriberToken.maxEncodedLength
+        return (identity, root)
+    }
+}

@@ -1,0 +1,103 @@
+public import Foundation
+import Postgres
+
+/// `listctl status ISSUE`: where one issue stands, from the ledger.
+public struct IssueStatus: Sendable, Codable {
+    public var issue: Int64
+    public var list: String
+    public var subject: String
+    public var slug: String
+    public var state: String
+    public var pausedReason: String?
+    public var parts: Int
+    /// Deliveries in the ledger (one per subscriber).
+    public var recipients: Int
+    public var sent: Int
+    public var pending: Int
+    public var failed: Int
+    /// Of `failed`: the outcome stayed unknown twice.
+    public var failedUnknown: Int
+    public var bounced: Int
+    public var skipped: Int
+    public var cancelled: Int
+    /// Parts accepted, over every delivery.
+    public var messagesSent: Int
+    /// Messages per second between the start and the last recorded message.
+    public var rate: Double?
+    public var scheduledAt: Date?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+
+    /// One recipient, for "who didn't get it".
+    public struct Recipient: Sendable, Codable {
+        public var email: String
+        public var state: String
+        public var partsSent: Int
+        public var parts: Int
+        public var attempts: Int
+        public var lastError: String?
+        public var updatedAt: Date
+    }
+
+    /// - Throws: `.notFound` for an unknown issue.
+    public static func load(_ issue: Int64, from database: ListDatabase) async throws -> IssueStatus {
+        try await database.pool.withConnection { connection in
+            guard let row = try await connection.query(
+                """
+                SELECT i.id, l.slug, i.subject, i.slug, i.state, i.paused_reason,
+                       (SELECT count(*) FROM issue_parts p WHERE p.issue_id = i.id),
+                       i.scheduled_at, i.started_at, i.sent_at
+                FROM issues i JOIN lists l ON l.id = i.list_id WHERE i.id = $1
+                """, issue
+            ).first else {
+                throw ListServiceError(code: .notFound, message: "no issue \(issue); see `listctl issues`")
+            }
+            let counts = try await connection.query(
+                """
+                SELECT count(*),
+                       count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'pending'),
+                       count(*) FILTER (WHERE state = 'failed'),
+                       count(*) FILTER (WHERE state = 'failed' AND last_error LIKE 'failed-unknown:%'),
+                       count(*) FILTER (WHERE state = 'bounced'), count(*) FILTER (WHERE state = 'skipped'),
+                       count(*) FILTER (WHERE state = 'cancelled'),
+                       coalesce(sum(next_part - 1), 0),
+                       max(updated_at) FILTER (WHERE next_part > 1)
+                FROM deliveries WHERE issue_id = $1
+                """, issue)[0]
+            let started: Date? = try row.decode(at: 8)
+            let last: Date? = try counts.decode(at: 9)
+            let messages: Int = try counts.decode(at: 8)
+            var rate: Double?
+            if let started, let last, last.timeIntervalSince(started) > 0.001 { rate = Double(messages) / last.timeIntervalSince(started) }
+            return IssueStatus(
+                issue: try row.decode(at: 0), list: try row.decode(at: 1), subject: try row.decode(at: 2), slug: try row.decode(at: 3),
+                state: try row.decode(at: 4), pausedReason: try row.decode(at: 5), parts: try row.decode(at: 6),
+                recipients: try counts.decode(at: 0), sent: try counts.decode(at: 1), pending: try counts.decode(at: 2),
+                failed: try counts.decode(at: 3), failedUnknown: try counts.decode(at: 4), bounced: try counts.decode(at: 5),
+                skipped: try counts.decode(at: 6), cancelled: try counts.decode(at: 7), messagesSent: messages, rate: rate,
+                scheduledAt: try row.decode(at: 7), startedAt: started, finishedAt: try row.decode(at: 9))
+        }
+    }
+
+    /// The recipients of `issue` in `state` (sent, pending, failed, bounced, skipped, cancelled), with their last error.
+    public static func recipients(_ issue: Int64, state: String, from database: ListDatabase) async throws -> [Recipient] {
+        let states = ["sent", "pending", "failed", "bounced", "skipped", "cancelled"]
+        guard states.contains(state) else {
+            throw ListServiceError(code: .invalidInput, message: "--recipients \(state): use one of \(states.joined(separator: ", "))")
+        }
+        _ = try await load(issue, from: database)
+        return try await database.pool.withConnection { connection in
+            try await connection.query(
+                """
+                SELECT email, state, next_part - 1, part_count, attempts, last_error, updated_at
+                FROM deliveries WHERE issue_id = $1 AND state = $2 ORDER BY email
+                """, issue, state
+            ).map { row in
+                Recipient(
+                    email: try row.decode(at: 0), state: try row.decode(at: 1), partsSent: try row.decode(at: 2),
+                    parts: try row.decode(at: 3), attempts: try row.decode(at: 4), lastError: try row.decode(at: 5),
+                    updatedAt: try row.decode(at: 6))
+            }
+        }
+    }
+}
