@@ -7,7 +7,7 @@
 #       (LISTCTL_TRANSPORT=smtp://127.0.0.1:PORT?tls=none&connections=8)
 #   smtp-source again; the baseline is the mean of the two runs.
 #
-# The issue is one part: ~45 KB of generated Markdown prose, about 50 KB of
+# The issue is one part: ~39 KB of generated Markdown prose, about 50 KB of
 # encoded HTML (under the 90,000-byte budget). The 20,000 subscribers are a
 # generated TinyLetter CSV imported with `listctl import` (timed, reported
 # apart, not counted in the send). The sink's own counter (smtp-sink -c) and
@@ -19,7 +19,7 @@
 # into the same sink.
 #
 # Environment: COUNT (20000), SNAPSHOT_COUNT (100000; 0 skips it),
-# CONNECTIONS (8), ISSUE_BYTES (45000, Markdown size), LISTCTL_BIN (skip the
+# CONNECTIONS (8), ISSUE_BYTES (39000, Markdown size: about 50 KB of encoded HTML), LISTCTL_BIN (skip the
 # release build), SWIFT_SCRATCH (a --scratch-path for the build),
 # BASELINE_ONLY=1 (no listctl at all: smtp-sink + smtp-source only, SIZE
 # bytes, default 100000), KEEP=1 keeps the work folder.
@@ -29,7 +29,7 @@ cd "$(dirname "$0")/.."
 COUNT=${COUNT:-20000}
 SNAPSHOT_COUNT=${SNAPSHOT_COUNT:-100000}
 CONNECTIONS=${CONNECTIONS:-8}
-ISSUE_BYTES=${ISSUE_BYTES:-45000}
+ISSUE_BYTES=${ISSUE_BYTES:-39000}
 BASELINE_ONLY=${BASELINE_ONLY:-0}
 PYTHON=${PYTHON:-python3}
 SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
@@ -100,24 +100,40 @@ sink_wait() {
     echo "$c"
 }
 
-# One smtp-source run of COUNT messages of SIZE bytes; prints messages/s.
+# CPU seconds (user + system) of process $1 itself, or with "children" of
+# its exited and reaped children (the postmaster's: PostgreSQL backends).
+TICKS=$(getconf CLK_TCK)
+cpu_of() {
+    sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$TICKS" -v c="${2:-self}" \
+        '{ print (c == "children" ? $14 + $15 : $12 + $13) / t }'
+}
+# CPU microseconds per message from a start and end CPU reading.
+per_msg() { calc "($2 - $1) * 1e6 / $3" .0f; }
+
+# One smtp-source run of COUNT messages of SIZE bytes; sets SRC_RATE
+# (messages/s), SRC_CPU and SRC_SINK_CPU (µs per message).
 run_source() {
-    local before after start end
+    local before after start end sink0 sink1
     before=$(sink_count); before=${before:-0}
+    sink0=$(cpu_of "$SINK_PID")
     start=$(now)
-    "$SOURCE" -d -s "$CONNECTIONS" -m "$COUNT" -l "$SIZE" -f bench@example.org -t sink@example.net 127.0.0.1:"$PORT"
+    /usr/bin/time -f '%U %S' -o "$WORK/source.time" \
+        "$SOURCE" -d -s "$CONNECTIONS" -m "$COUNT" -l "$SIZE" -f bench@example.org -t sink@example.net 127.0.0.1:"$PORT"
     end=$(now)
     after=$(sink_wait $((before + COUNT)))
+    sink1=$(cpu_of "$SINK_PID")
     if [ $((after - before)) -ne "$COUNT" ]; then
         echo "bench-deliver: smtp-sink counted $((after - before)) messages from smtp-source, not $COUNT" >&2; exit 1
     fi
-    calc "$COUNT / ($end - $start)" .0f
+    SRC_RATE=$(calc "$COUNT / ($end - $start)" .0f)
+    SRC_CPU=$(per_msg 0 "$(awk '{ print $1 + $2 }' "$WORK/source.time")" "$COUNT")
+    SRC_SINK_CPU=$(per_msg "$sink0" "$sink1" "$COUNT")
 }
 
 if [ "$BASELINE_ONLY" = 1 ]; then
     SIZE=${SIZE:-100000}
     echo "bench-deliver: baseline only: $COUNT messages of $SIZE bytes, $CONNECTIONS connections, smtp-sink on 127.0.0.1:$PORT, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)" >&2
-    S1=$(run_source); S2=$(run_source)
+    run_source; S1=$SRC_RATE; run_source; S2=$SRC_RATE
     printf 'smtp-source -d -s %s: %s messages/s (runs: %s, %s); smtp-sink counted %s messages\n' \
         "$CONNECTIONS" "$(calc "($S1 + $S2) / 2" .0f)" "$S1" "$S2" "$(sink_count)"
     echo "listctl: skipped (BASELINE_ONLY=1)"
@@ -225,27 +241,39 @@ snapshot_ms() {
           AND query ~* 'insert\s+into\s+deliveries'"
 }
 
-# listctl send of the issue to LIST into the sink; sets SEND_S, SEND_JSON, STATUS_JSON, SINK_DELTA.
+# listctl send of the issue to LIST into the sink; sets SEND_S, SEND_JSON,
+# STATUS_JSON, SINK_DELTA and the CPU per message of listctl (SEND_CPU),
+# smtp-sink (SEND_SINK_CPU) and the PostgreSQL backends (SEND_PG_CPU).
 run_send() {  # LIST EXPECTED
-    local list=$1 expected=$2 before after t0 t1 issue
+    local list=$1 expected=$2 before after t0 t1 issue sink0 sink1 pg0 pg1 postmaster
     before=$(sink_count); before=${before:-0}
+    postmaster=$(head -1 "$PGDATA/postmaster.pid")
     stats_reset
+    sleep 0.2  # the reset's backend is reaped before the first reading
+    sink0=$(cpu_of "$SINK_PID"); pg0=$(cpu_of "$postmaster" children)
     t0=$(now)
-    SEND_JSON=$("$LISTCTL_BIN" send "$WORK/bench.md" --list "$list" --yes --concurrency "$CONNECTIONS" --json)
+    SEND_JSON=$(/usr/bin/time -f '%U %S' -o "$WORK/send.time" \
+        "$LISTCTL_BIN" send "$WORK/bench.md" --list "$list" --yes --concurrency "$CONNECTIONS" --json)
     t1=$(now)
     after=$(sink_wait $((before + expected)))
+    sleep 0.2  # listctl's backends exit and are reaped
+    sink1=$(cpu_of "$SINK_PID"); pg1=$(cpu_of "$postmaster" children)
+    SEND_CPU=$(per_msg 0 "$(awk '{ print $1 + $2 }' "$WORK/send.time")" "$expected")
+    SEND_SINK_CPU=$(per_msg "$sink0" "$sink1" "$expected")
+    SEND_PG_CPU=$(per_msg "$pg0" "$pg1" "$expected")
     SINK_DELTA=$((after - before))
     SEND_S=$(calc "$t1 - $t0" .3f)
     issue=$(field "$SEND_JSON" issue)
     STATUS_JSON=$("$LISTCTL_BIN" status "$issue" --json)
 }
 
-SOURCE_1=$(run_source)
+run_source; SOURCE_1=$SRC_RATE; SOURCE_CPU_1=$SRC_CPU; SOURCE_SINK_CPU_1=$SRC_SINK_CPU
 run_send bench "$COUNT"
 SEND_20K_S=$SEND_S; SEND_20K_JSON=$SEND_JSON; STATUS_20K_JSON=$STATUS_JSON; SINK_20K=$SINK_DELTA
+CPU_20K="$SEND_CPU $SEND_SINK_CPU $SEND_PG_CPU"
 read -r SNAP_20K_MS SNAP_20K_ROWS SNAP_20K_STMTS < <(snapshot_ms)
 stats_top 8 >"$WORK/top-20k.txt"
-SOURCE_2=$(run_source)
+run_source; SOURCE_2=$SRC_RATE; SOURCE_CPU_2=$SRC_CPU; SOURCE_SINK_CPU_2=$SRC_SINK_CPU
 
 SOURCE_RATE=$(calc "($SOURCE_1 + $SOURCE_2) / 2" .0f)
 LISTCTL_RATE=$(calc "$COUNT / $SEND_20K_S" .0f)
@@ -273,6 +301,11 @@ printf '  import of %s subscribers (not timed below): %s s\n' "$COUNT" "$IMPORT_
 printf '  smtp-source -d -s %s -m %s -l %s   %6s messages/s  (runs: %s, %s)\n' "$CONNECTIONS" "$COUNT" "$SIZE" "$SOURCE_RATE" "$SOURCE_1" "$SOURCE_2"
 printf '  listctl send --yes --concurrency %s  %6s messages/s  (%s s for %s; render, snapshot and delivery)\n' "$CONNECTIONS" "$LISTCTL_RATE" "$SEND_20K_S" "$COUNT"
 printf '  ratio to smtp-source: %s (target >= 0.7)\n' "$RATIO"
+read -r C_SEND C_SINK C_PG <<<"$CPU_20K"
+printf '  CPU per message (µs, user+sys): smtp-source %s + smtp-sink %s (runs: %s+%s, %s+%s)\n' \
+    "$(calc "($SOURCE_CPU_1 + $SOURCE_CPU_2) / 2" .0f)" "$(calc "($SOURCE_SINK_CPU_1 + $SOURCE_SINK_CPU_2) / 2" .0f)" \
+    "$SOURCE_CPU_1" "$SOURCE_SINK_CPU_1" "$SOURCE_CPU_2" "$SOURCE_SINK_CPU_2"
+printf '                                  listctl %s + smtp-sink %s + PostgreSQL backends %s\n' "$C_SEND" "$C_SINK" "$C_PG"
 printf '  snapshot of %s recipients (server time of INSERT INTO deliveries, %s statement(s), %s rows): %s ms\n' "$COUNT" "$SNAP_20K_STMTS" "$SNAP_20K_ROWS" "$SNAP_20K_MS"
 printf '  check: status sent=%s failed=%s; smtp-sink counted %s messages during the send\n' "$SENT_20K" "$FAILED_20K" "$SINK_20K"
 echo "  send --json: $SEND_20K_JSON"
@@ -283,6 +316,7 @@ if [ "$SNAPSHOT_COUNT" -gt 0 ]; then
     printf '  snapshot of %s recipients (server time of INSERT INTO deliveries, %s statement(s), %s rows): %s ms\n' "$SNAPSHOT_COUNT" "$SNAP_BIG_STMTS" "$SNAP_BIG_ROWS" "$SNAP_BIG_MS"
     printf '    (import %s s; the whole send of %s: %s s, %s messages/s; status sent=%s; smtp-sink counted %s)\n' \
         "$IMPORT_BIG_S" "$SNAPSHOT_COUNT" "$SEND_BIG_S" "$(calc "$SNAPSHOT_COUNT / $SEND_BIG_S" .0f)" "$(field "$STATUS_BIG_JSON" sent)" "$SINK_BIG"
+    printf '    CPU per message (µs): listctl %s + smtp-sink %s + PostgreSQL backends %s\n' "$SEND_CPU" "$SEND_SINK_CPU" "$SEND_PG_CPU"
     echo "  database time during that send:"
     sed 's/^/    /' "$WORK/top-big.txt"
 fi
