@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: demo test build setup bench-import bench-render bench-send clean
+.PHONY: demo test build setup bench-import bench-render bench-send bench-deliver clean
 
 setup:
 	bash scripts/setup.sh
@@ -24,6 +24,9 @@ bench-render: setup
 
 bench-send: setup
 	bash scripts/bench-send.sh
+
+bench-deliver: setup
+	bash scripts/bench-deliver.sh
 
 clean:
 	rm -rf .build outbox

@@ -6,7 +6,7 @@ set -euo pipefail
 APT_PACKAGES=(
     pkg-config libpq-dev libcurl4-openssl-dev libssl-dev
     libcmark-gfm-dev libcmark-gfm-extensions-dev cmark-gfm
-    postgresql postgresql-contrib postfix swaks hyperfine openssl spin gcc
+    postgresql postgresql-contrib postfix swaks hyperfine openssl spin gcc time
 )
 PIP_PACKAGES=(aiosmtpd dkimpy pynacl "moto[server]" botocore)
 
