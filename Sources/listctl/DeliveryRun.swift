@@ -7,8 +7,8 @@ import Mailer
 /// What `send`, `deliver` and `worker` share: the engine from the
 /// environment, a clean stop on Ctrl-C or SIGTERM, a progress line.
 enum DeliveryRun {
-    /// Connections the pool needs for `concurrency` senders, renewals and claims.
-    static func poolSize(concurrency: Int?) -> Int { (concurrency ?? 8) + 3 }
+    /// Connections the pool needs for claims and renewals (each sender records on a connection of its own).
+    static func poolSize(concurrency: Int?) -> Int { min(concurrency ?? 4, 4) + 2 }
 
     static func engine(global: GlobalOptions, database: ListDatabase, concurrency: Int?, rate: Double?) throws -> DeliveryEngine {
         let (engine, notices) = try DeliveryEngine.fromEnvironment(

@@ -159,6 +159,24 @@ public final class DeliveryEngine: Sendable {
     // MARK: One sender
 
     private func sendLoop(scope: Scope, index: Int, shouldStop: @Sendable () async -> Bool) async throws {
+        // Each sender records its outcomes on a connection of its own: no pool
+        // checkout and session reset per message (see docs/BENCHMARKS.md).
+        let session = SenderSession(configuration: database.pool.configuration, logger: logger)
+        do {
+            try await Self.$session.withValue(session) {
+                try await sendBatches(scope: scope, index: index, shouldStop: shouldStop)
+            }
+        } catch {
+            await session.close()
+            throw error
+        }
+        await session.close()
+    }
+
+    /// The sender's own connection, while it runs.
+    @TaskLocal static var session: SenderSession?
+
+    private func sendBatches(scope: Scope, index: Int, shouldStop: @Sendable () async -> Bool) async throws {
         while !(await shouldStop()) {
             guard let (messages, rows) = try await claimBatch(scope: scope, index: index, shouldStop: shouldStop) else { return }
             var remaining = rows[...]
@@ -424,7 +442,20 @@ public final class DeliveryEngine: Sendable {
     @discardableResult
     private func record(_ sql: String, _ parameters: any PostgresEncodable...) async throws -> PostgresRows {
         let parameters = parameters
-        return try await withDatabaseRetry { connection in try await connection.query(sql, parameters) }
+        guard let session = Self.session else {
+            return try await withDatabaseRetry { connection in try await connection.query(sql, parameters) }
+        }
+        let giveUp = ContinuousClock.now + .seconds(max(30, settings.leaseSeconds * 2))
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                return try await session.query(sql, parameters)
+            } catch let error as PostgresError where Self.isTransient(error) && ContinuousClock.now < giveUp {
+                logger.warning("database connection lost; retrying", metadata: ["error": "\(error.message)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
+        }
     }
 
     /// Runs `body` on a pooled connection; when the connection fails (the
@@ -451,6 +482,41 @@ public final class DeliveryEngine: Sendable {
         if error.code == .connectionFailed || error.code == .connectionClosed || error.code == .poolTimeout { return true }
         guard let state = error.sqlState else { return false }
         return state.hasPrefix("08") || state.hasPrefix("57P") || state == "40001" || state == "40P01"
+    }
+}
+
+/// One sender's own database connection, opened on first use and replaced
+/// after a connection failure (the caller retries the statement).
+actor SenderSession {
+    let configuration: PostgresConnectionConfiguration
+    let logger: Logger
+    private var connection: PostgresConnection?
+
+    init(configuration: PostgresConnectionConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    func query(_ sql: String, _ parameters: [any PostgresEncodable]) async throws -> PostgresRows {
+        let connection: PostgresConnection
+        if let open = self.connection {
+            connection = open
+        } else {
+            connection = try await PostgresConnection.connect(configuration, logger: logger)
+            self.connection = connection
+        }
+        do {
+            return try await connection.query(sql, parameters)
+        } catch let error as PostgresError where DeliveryEngine.isTransient(error) {
+            self.connection = nil
+            await connection.close()
+            throw error
+        }
+    }
+
+    func close() async {
+        await connection?.close()
+        connection = nil
     }
 }
 
