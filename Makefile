@@ -28,5 +28,8 @@ bench-send: setup
 bench-deliver: setup
 	bash scripts/bench-deliver.sh
 
+bench-ledger: setup
+	bash scripts/bench-ledger-growth.sh
+
 clean:
 	rm -rf .build outbox
