@@ -445,17 +445,7 @@ public final class DeliveryEngine: Sendable {
         guard let session = Self.session else {
             return try await withDatabaseRetry { connection in try await connection.query(sql, parameters) }
         }
-        let giveUp = ContinuousClock.now + .seconds(max(30, settings.leaseSeconds * 2))
-        var delay = Duration.milliseconds(100)
-        while true {
-            do {
-                return try await session.query(sql, parameters)
-            } catch let error as PostgresError where Self.isTransient(error) && ContinuousClock.now < giveUp {
-                logger.warning("database connection lost; retrying", metadata: ["error": "\(error.message)"])
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(2))
-            }
-        }
+        return try await retryingLostConnections { try await session.query(sql, parameters) }
     }
 
     /// Runs `body` on a pooled connection; when the connection fails (the
@@ -465,11 +455,16 @@ public final class DeliveryEngine: Sendable {
     func withDatabaseRetry<T: Sendable>(
         stop: StopSignal? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
+        try await retryingLostConnections { try await self.database.pool.withConnection { try await body($0) } }
+    }
+
+    /// Runs `attempt` again, with backoff, while it fails on a lost connection, for up to two lease lengths.
+    private func retryingLostConnections<T: Sendable>(_ attempt: () async throws -> T) async throws -> T {
         let giveUp = ContinuousClock.now + .seconds(max(30, settings.leaseSeconds * 2))
         var delay = Duration.milliseconds(100)
         while true {
             do {
-                return try await database.pool.withConnection { try await body($0) }
+                return try await attempt()
             } catch let error as PostgresError where Self.isTransient(error) && ContinuousClock.now < giveUp {
                 logger.warning("database connection lost; retrying", metadata: ["error": "\(error.message)"])
                 try? await Task.sleep(for: delay)

@@ -91,7 +91,7 @@ public struct IssueSubmitter: Sendable {
         let (secrets, notice) = try TokenSecrets.load(configuration)
         if let notice { notices.append(notice) }
         _ = secrets
-        let sha = Self.hex(Digest.sha256(bytes))
+        let sha = Digest.hex(Digest.sha256(bytes))
         let (sendTime, allNotices) = (when, notices)
         return try await database.pool.withConnection { connection in
             guard let mailingList = try await ListStore.find(slug, on: connection) else {
@@ -201,12 +201,5 @@ public struct IssueSubmitter: Sendable {
         throw ListServiceError(
             code: .invalidInput,
             message: "\(source): \(text.debugDescription) is not a time; write 2026-12-01T09:00:00Z, 2026-12-01T09:00+01:00 or \"2026-12-01 09:00\" (local time)")
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in bytes { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 15)]) }
-        return String(decoding: out, as: UTF8.self)
     }
 }

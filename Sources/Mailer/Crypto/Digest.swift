@@ -11,4 +11,16 @@ public enum Digest {
     public static func hmacSHA256(key: [UInt8], data: [UInt8]) -> [UInt8] {
         LibCrypto.hmacSHA256(key: key, data: data)
     }
+
+    /// Lower-case hexadecimal of `bytes` (a digest as text).
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
