@@ -37,6 +37,7 @@ extension PostgresConnection {
             let result = PQexec(handle, "DISCARD ALL")
             defer { PQclear(result) }
             guard PQresultStatus(result) == PGRES_COMMAND_OK else { return false }
+            self.preparedStatements.removeAll()
             Self.discardNotifications(handle)
             return true
         }) ?? false

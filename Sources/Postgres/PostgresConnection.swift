@@ -16,6 +16,9 @@ import Synchronization
 public final class PostgresConnection: @unchecked Sendable {
     // Only read or written on `queue`.
     var handle: OpaquePointer?
+    /// Statements prepared on this session, by SQL text (see `query(prepared:_:)`). Only on `queue`.
+    var preparedStatements: [String: String] = [:]
+    var preparedCount = 0
     let queue: DispatchQueue
     /// Which statement runs now and how to cancel it; shared with cancellation handlers.
     let cancellation: Mutex<CancellationState>

@@ -13,6 +13,7 @@ struct DeliveryCLITests {
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("examples")
     /// 43 characters, many distinct: a fixed secret for every test.
     static let secret = "qT7vK2mXz9LpR4wYcN8bHd3Fj6Gs1AeUoVi5ZkWxCtB"
+    static let rotatedSecret = "Zp3Wm8Qx1Lk6Rt9Vb2Nc5Hd7Fj4Gs0AeUoYiTkWxCqE"
 
     // MARK: Fixture
 
@@ -436,7 +437,7 @@ struct DeliveryCLITests {
         }
     }
 
-    @Test("the envelope sender: the list's --bounce-address, else LISTCTL_BOUNCE_ADDRESS with VERP tokens, else From")
+    @Test("the envelope sender: the list's --bounce-address, else LISTCTL_BOUNCE_ADDRESS; VERP tokens on either with LISTCTL_BOUNCE_VERP")
     func bounceAddress() async throws {
         try await Self.withFixture(environment: ["LISTCTL_BOUNCE_ADDRESS": "bounces@mail.example.org", "LISTCTL_BOUNCE_VERP": "true"]) { fixture in
             try await fixture.makeList("weekly", Self.people("reader", 3))
@@ -457,6 +458,20 @@ struct DeliveryCLITests {
             let own = try fixture.accepted().map(\.mailFrom).dropFirst(3)
             #expect(own.count == 3)
             #expect(own.allSatisfy { $0.hasPrefix("Returns+") && $0.hasSuffix("@lists.example.org") }, "\(Array(own))")
+        }
+        // LISTCTL_BOUNCE_VERP alone applies to a list's own bounce address; without it the address is plain.
+        try await Self.withFixture(environment: ["LISTCTL_BOUNCE_VERP": "true"]) { fixture in
+            try await fixture.makeList("weekly", Self.people("reader", 2))
+            #expect(try await fixture.run("lists", "set", "weekly", "--bounce-address", "returns@lists.example.org").status == 0)
+            let sent = try await fixture.send(try fixture.shortIssue("x", subject: "Own VERP"), list: "weekly")
+            #expect(sent.result.status == 0, "\(sent.result.stderr)")
+            let verp = try fixture.accepted().map(\.mailFrom)
+            #expect(verp.count == 2 && Set(verp).count == 2, "\(verp)")
+            #expect(verp.allSatisfy { $0.hasPrefix("returns+") && $0.hasSuffix("@lists.example.org") }, "\(verp)")
+            let plain = try await fixture.send(
+                try fixture.shortIssue("y", subject: "Plain"), list: "weekly", env: ["LISTCTL_BOUNCE_VERP": nil])
+            #expect(plain.result.status == 0, "\(plain.result.stderr)")
+            #expect(Array(try fixture.accepted().map(\.mailFrom).dropFirst(2)) == ["returns@lists.example.org", "returns@lists.example.org"])
         }
     }
 
@@ -555,9 +570,12 @@ struct DeliveryCLITests {
                 #expect(pending.allSatisfy { ($0["lastError"] as? String)?.hasPrefix("unknown: ") == true }, "\(pending)")
             }
 
-            // Retried exactly RETRY_BASE after the drop, which came before the send returned.
+            // Retried exactly RETRY_BASE after the drop, which came before the send returned,
+            // and after a secret rotation: the Message-ID's key is the issue's own (schema 0005).
             try await Self.sleep(until: returned.addingTimeInterval(4.3))
-            let retried = try await fixture.deliver()
+            let rotated = fixture.work.appendingPathComponent("secrets")
+            try "\(Self.rotatedSecret)\n\(Self.secret)\n".write(to: rotated, atomically: true, encoding: .utf8)
+            let retried = try await fixture.deliver(env: ["LISTCTL_SECRET": nil, "LISTCTL_SECRET_FILE": rotated.path])
             if sendWasQuick { #expect(Self.int(retried["messagesSent"]) == 2, "\(retried)") }
             #expect(try await fixture.status(issue)["state"] as? String == "sent")
             let accepted = try fixture.accepted()

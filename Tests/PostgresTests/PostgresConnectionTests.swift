@@ -39,6 +39,32 @@ struct PostgresConnectionTests {
         }
     }
 
+    @Test("prepared statements: prepared once per session, the same rows as unprepared, again after DEALLOCATE ALL, errors as usual")
+    func preparedStatements() async throws {
+        try await withTemporaryDatabase { database in
+            let connection = try await database.connect()
+            let sql = "SELECT $1::int + 1, $2::text"
+            for value in [1, 41, -5] {
+                let row = try await connection.query(prepared: sql, [value, "v\(value)"])[0]
+                #expect(try row.decode(Int.self, at: 0) == value + 1)
+                #expect(try row.decode(String.self, at: 1) == "v\(value)")
+            }
+            let prepared = "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1"
+            #expect(try await connection.query(prepared, sql)[0].decode(Int.self, at: 0) == 1, "prepared once, not per call")
+            // Forgotten behind the connection's back: prepared again, once.
+            try await connection.execute(script: "DEALLOCATE ALL")
+            #expect(try await connection.query(prepared: sql, [9, "x"])[0].decode(Int.self, at: 0) == 10)
+            #expect(try await connection.query(prepared, sql)[0].decode(Int.self, at: 0) == 1)
+            // A statement that does not parse fails like an unprepared one, and the session goes on.
+            let bad = await #expect(throws: PostgresError.self) { try await connection.query(prepared: "SELEC 1", []) }
+            #expect(bad?.sqlState == "42601")
+            let failing = await #expect(throws: PostgresError.self) { try await connection.query(prepared: "SELECT 1 / $1::int", [0]) }
+            #expect(failing?.sqlState == "22012")
+            #expect(try await connection.query(prepared: "SELECT 1 / $1::int", [1])[0].decode(Int.self, at: 0) == 1)
+            await connection.close()
+        }
+    }
+
     @Test("a large value survives intact")
     func largeValue() async throws {
         try await withTemporaryDatabase { database in

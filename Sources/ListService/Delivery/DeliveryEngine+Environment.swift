@@ -33,7 +33,7 @@ extension DeliveryEngine {
             database: database, configuration: configuration, transport: transport,
             transportKey: transport.displayName + (transportConfiguration.username.map { " as \($0)" } ?? ""),
             sharedRate: transportConfiguration.rate, settings: settings, secrets: secrets,
-            bounce: try BounceAddress.fromEnvironment(), logger: logger)
+            bounce: try BounceDefaults.fromEnvironment(), logger: logger)
         return (engine, notices)
     }
 }

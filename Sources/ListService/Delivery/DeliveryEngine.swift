@@ -56,7 +56,7 @@ public final class DeliveryEngine: Sendable {
     /// This process incarnation's lease token: `host:pid:random`.
     public let owner: String
     let secrets: TokenSecrets
-    let bounce: BounceAddress?
+    let bounce: BounceDefaults
     let budget: RateBudget
     let leases: LeaseKeeper
     let state = RunState()
@@ -66,7 +66,7 @@ public final class DeliveryEngine: Sendable {
     ///   - sharedRate: the transport's budget (`?rate=`), shared through the database.
     public init(
         database: ListDatabase, configuration: ListctlConfiguration, transport: any MailTransport, transportKey: String,
-        sharedRate: Double?, settings: DeliverySettings, secrets: TokenSecrets, bounce: BounceAddress?, logger: Logger
+        sharedRate: Double?, settings: DeliverySettings, secrets: TokenSecrets, bounce: BounceDefaults, logger: Logger
     ) {
         self.database = database
         self.configuration = configuration
@@ -209,8 +209,9 @@ public final class DeliveryEngine: Sendable {
             switch scope {
             case .issue(let id): issues = [id]
             case .due:
-                issues = try await withDatabaseRetry { connection in
-                    try await connection.query("SELECT id FROM issues WHERE state = 'sending' ORDER BY id").map { try $0.decode(Int64.self, at: 0) }
+                issues = try await onSenderConnection { connection in
+                    try await connection.query(prepared: "SELECT id FROM issues WHERE state = 'sending' ORDER BY id", [])
+                        .map { try $0.decode(Int64.self, at: 0) }
                 }
             }
             var waitForRate: Duration?
@@ -218,11 +219,11 @@ public final class DeliveryEngine: Sendable {
             for issueID in issues[start...] + issues[..<start] {
                 guard let messages = try await messages(for: issueID) else { continue }
                 let wanted = max(1, min(settings.batchSize, budget.isLimited ? rateBatch() : settings.batchSize))
-                let (claimed, wait) = try await withDatabaseRetry { connection -> ([Claimed], Duration?) in
+                let (claimed, wait) = try await onSenderConnection { connection -> ([Claimed], Duration?) in
                     let (granted, wait) = try await self.budget.draw(wanted, on: connection)
                     guard granted > 0 else { return ([], wait) }
                     let rows = try await connection.query(
-                        LedgerSQL.claim, issueID, self.owner, self.settings.leaseSeconds, granted, messages.listID)
+                        prepared: LedgerSQL.claim, [issueID, self.owner, self.settings.leaseSeconds, granted, messages.listID])
                     var claimed: [Claimed] = []
                     var skipped = 0
                     for row in rows {
@@ -439,13 +440,18 @@ public final class DeliveryEngine: Sendable {
 
     // MARK: Database
 
+    /// Runs one ledger statement of a sender (prepared, on its own connection).
     @discardableResult
     private func record(_ sql: String, _ parameters: any PostgresEncodable...) async throws -> PostgresRows {
         let parameters = parameters
-        guard let session = Self.session else {
-            return try await withDatabaseRetry { connection in try await connection.query(sql, parameters) }
-        }
-        return try await retryingLostConnections { try await session.query(sql, parameters) }
+        return try await onSenderConnection { connection in try await connection.query(prepared: sql, parameters) }
+    }
+
+    /// Runs `body` on the calling sender's own connection (a pooled one
+    /// outside a sender), again on a new connection when it is lost.
+    private func onSenderConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        guard let session = Self.session else { return try await withDatabaseRetry(body) }
+        return try await retryingLostConnections { try await session.withConnection(body) }
     }
 
     /// Runs `body` on a pooled connection; when the connection fails (the
@@ -492,7 +498,9 @@ actor SenderSession {
         self.logger = logger
     }
 
-    func query(_ sql: String, _ parameters: [any PostgresEncodable]) async throws -> PostgresRows {
+    /// Runs `body` on the session's connection, opening it first if needed;
+    /// a connection failure closes it, so the caller's retry gets a new one.
+    func withConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let connection: PostgresConnection
         if let open = self.connection {
             connection = open
@@ -501,7 +509,7 @@ actor SenderSession {
             self.connection = connection
         }
         do {
-            return try await connection.query(sql, parameters)
+            return try await body(connection)
         } catch let error as PostgresError where DeliveryEngine.isTransient(error) {
             self.connection = nil
             await connection.close()

@@ -20,6 +20,9 @@ struct IssueMessages: Sendable {
     let root: String
     let secrets: TokenSecrets
     let bounce: BounceAddress?
+    /// The key of the issue's Message-IDs: its stored `message_key`, or for
+    /// an issue made before schema 0005 the current secret.
+    let messageKey: [UInt8]
 
     var partCount: Int { builder.parts.count }
 
@@ -27,14 +30,15 @@ struct IssueMessages: Sendable {
     /// - Throws: ``ListServiceError`` when the issue has no sendable parts or the list no sender.
     static func load(
         issueID: Int64, on connection: PostgresConnection, configuration: ListctlConfiguration, secrets: TokenSecrets,
-        bounce: BounceAddress?
+        bounce: BounceDefaults
     ) async throws -> IssueMessages {
         let rows = try await connection.query(
-            "SELECT l.slug, i.list_id FROM issues i JOIN lists l ON l.id = i.list_id WHERE i.id = $1", issueID)
+            "SELECT l.slug, i.message_key FROM issues i JOIN lists l ON l.id = i.list_id WHERE i.id = $1", issueID)
         guard let row = rows.first else {
             throw ListServiceError(code: .notFound, message: "issue \(issueID) does not exist")
         }
         let slug: String = try row.decode(at: 0)
+        let messageKey: Data? = try row.decode(at: 1)
         guard let list = try await ListStore.find(slug, on: connection) else {
             throw ListServiceError(code: .notFound, message: "the list of issue \(issueID) is gone")
         }
@@ -60,11 +64,10 @@ struct IssueMessages: Sendable {
             throw ListServiceError(code: .invalidInput, message: "issue \(issueID) has no parts to send")
         }
         let builder = try MessageBuilder(identity: identity, issueID: String(issueID), parts: parts)
-        // The list's own bounce address wins over LISTCTL_BOUNCE_ADDRESS; VERP is the installation's choice.
-        let bounce = list.bounceAddress.map { BounceAddress(address: $0, verp: bounce?.verp ?? false) } ?? bounce
+        let bounce = bounce.address(forList: list.bounceAddress)
         return IssueMessages(
             issueID: issueID, listID: list.id, builder: builder, identity: identity, root: root, secrets: secrets,
-            bounce: bounce)
+            bounce: bounce, messageKey: messageKey.map { Array($0) } ?? secrets.current.bytes)
     }
 
     /// Part `part` for `recipient`, with its signed links, derived
@@ -90,22 +93,23 @@ struct IssueMessages: Sendable {
     }
 
     /// `listctl.<issue>.<part>.<mac>@<domain>` (docs/LEDGER.md §6): the same
-    /// for every copy of (issue, part, subscriber), unguessable, and not naming the subscriber.
+    /// for every copy of (issue, part, subscriber), also after a secret
+    /// rotation, unguessable, and not naming the subscriber.
     func messageID(part: Int, subscriber: Int64) -> String {
         let data = Array("message-id\u{0}\(issueID)\u{0}\(part)\u{0}\(subscriber)".utf8)
-        let mac = Digest.hmacSHA256(key: secrets.current.bytes, data: data)
+        let mac = Digest.hmacSHA256(key: messageKey, data: data)
         return "listctl.\(issueID).\(part).\(Base64URL.encode(Array(mac.prefix(16))))@\(identity.domain)"
     }
 }
 
-/// The envelope sender of list mail (`LISTCTL_BOUNCE_ADDRESS`), VERP-style
-/// (`bounces+TOKEN@domain`) when `LISTCTL_BOUNCE_VERP` is on, so a bounce
-/// names the delivery it belongs to.
-public struct BounceAddress: Sendable, Equatable {
-    public var address: String
+/// The installation's bounce settings: `LISTCTL_BOUNCE_ADDRESS` (the
+/// envelope sender of lists that have no `--bounce-address` of their own)
+/// and `LISTCTL_BOUNCE_VERP`, which applies to either address.
+public struct BounceDefaults: Sendable, Equatable {
+    public var address: String?
     public var verp: Bool
 
-    public init(address: String, verp: Bool) {
+    public init(address: String? = nil, verp: Bool = false) {
         self.address = address
         self.verp = verp
     }
@@ -113,18 +117,35 @@ public struct BounceAddress: Sendable, Equatable {
     /// Reads `LISTCTL_BOUNCE_ADDRESS` and `LISTCTL_BOUNCE_VERP`.
     /// - Throws: ``ListServiceError`` `.configuration` for an address that is not one.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws
-        -> BounceAddress?
+        -> BounceDefaults
     {
+        let verp = ["1", "true", "yes", "on"].contains((environment["LISTCTL_BOUNCE_VERP"] ?? "").lowercased())
         guard let text = environment["LISTCTL_BOUNCE_ADDRESS"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
-            return nil
+            return BounceDefaults(verp: verp)
         }
         do {
-            let address = try EmailAddress(validating: EmailAddress(normalizing: text).address).address
-            let verp = ["1", "true", "yes", "on"].contains((environment["LISTCTL_BOUNCE_VERP"] ?? "").lowercased())
-            return BounceAddress(address: address, verp: verp)
+            return BounceDefaults(address: try EmailAddress(validating: EmailAddress(normalizing: text).address).address, verp: verp)
         } catch {
             throw ListServiceError(code: .configuration, message: "LISTCTL_BOUNCE_ADDRESS: \(error)")
         }
+    }
+
+    /// The envelope sender of a list's mail: the list's own bounce address
+    /// wins over `LISTCTL_BOUNCE_ADDRESS`; nil means the From address.
+    func address(forList listAddress: String?) -> BounceAddress? {
+        (listAddress ?? address).map { BounceAddress(address: $0, verp: verp) }
+    }
+}
+
+/// The envelope sender of one list's mail, VERP-style (`bounces+TOKEN@domain`)
+/// when asked, so a bounce names the delivery it belongs to.
+public struct BounceAddress: Sendable, Equatable {
+    public var address: String
+    public var verp: Bool
+
+    public init(address: String, verp: Bool) {
+        self.address = address
+        self.verp = verp
     }
 
     /// The envelope sender for one delivery: `local+TOKEN@domain` under VERP

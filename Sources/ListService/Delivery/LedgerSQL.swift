@@ -5,6 +5,7 @@
 enum LedgerSQL {
     /// Claim (§2): $1 issue, $2 owner, $3 lease seconds, $4 batch size, $5 the issue's list.
     /// Rows whose subscription stopped, or whose address got suppressed, become `skipped`.
+    /// `checked` is materialized so that `ok` is worked out once per row, not once per use.
     static let claim = """
         WITH due AS (
             SELECT d.issue_id, d.subscriber_id
@@ -15,7 +16,7 @@ enum LedgerSQL {
             ORDER BY d.next_attempt_at
             LIMIT $4
             FOR UPDATE OF d SKIP LOCKED
-        ), checked AS (
+        ), checked AS MATERIALIZED (
             SELECT due.issue_id, due.subscriber_id, sub.name,
                    coalesce(s.status = 'active', false)
                    AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = sub.email_key) AS ok
