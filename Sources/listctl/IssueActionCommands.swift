@@ -10,8 +10,8 @@ struct CancelCommand: AsyncParsableCommand {
     @Argument(help: "The issue id (see `listctl issues`).") var issue: Int64
 
     func run() async throws {
-        try await global.withDatabase(shortStatements: true) { database in
-            let count = try await IssueControl(database: database).cancel(issue)
+        try await global.withIssueControl { control in
+            let count = try await control.cancel(issue)
             print("issue \(issue) cancelled: \(count) pending delivery(ies) will not be sent")
         }
     }
@@ -24,8 +24,8 @@ struct PauseCommand: AsyncParsableCommand {
     @Argument(help: "The issue id (see `listctl issues`).") var issue: Int64
 
     func run() async throws {
-        try await global.withDatabase(shortStatements: true) { database in
-            try await IssueControl(database: database).pause(issue)
+        try await global.withIssueControl { control in
+            try await control.pause(issue)
             print("issue \(issue) paused; workers finish the messages on the wire and stop")
         }
     }
@@ -38,8 +38,8 @@ struct ResumeCommand: AsyncParsableCommand {
     @Argument(help: "The issue id (see `listctl issues`).") var issue: Int64
 
     func run() async throws {
-        try await global.withDatabase(shortStatements: true) { database in
-            try await IssueControl(database: database).resume(issue)
+        try await global.withIssueControl { control in
+            try await control.resume(issue)
             print("issue \(issue) resumed; `listctl deliver` or a running worker sends the rest")
         }
     }
@@ -52,8 +52,8 @@ struct RetryCommand: AsyncParsableCommand {
     @Argument(help: "The issue id (see `listctl issues`).") var issue: Int64
 
     func run() async throws {
-        try await global.withDatabase(shortStatements: true) { database in
-            let count = try await IssueControl(database: database).retry(issue)
+        try await global.withIssueControl { control in
+            let count = try await control.retry(issue)
             print("issue \(issue): \(count) failed delivery(ies) queued again; `listctl deliver` or a running worker sends them")
         }
     }
@@ -68,9 +68,16 @@ struct RescheduleCommand: AsyncParsableCommand {
 
     func run() async throws {
         let date = try IssueSubmitter.parseTime(at, source: "--at")
-        try await global.withDatabase(shortStatements: true) { database in
-            try await IssueControl(database: database).reschedule(issue, at: date)
+        try await global.withIssueControl { control in
+            try await control.reschedule(issue, at: date)
             print("issue \(issue) rescheduled for \(formatTimestamp(max(date, Date())))")
         }
+    }
+}
+
+extension GlobalOptions {
+    /// Runs `body` with the issue controls, on short statements.
+    func withIssueControl<T>(isolation: isolated (any Actor)? = #isolation, _ body: (IssueControl) async throws -> T) async throws -> T {
+        try await withDatabase(shortStatements: true) { database in try await body(IssueControl(database: database)) }
     }
 }

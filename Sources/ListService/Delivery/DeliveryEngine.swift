@@ -94,8 +94,8 @@ public final class DeliveryEngine: Sendable {
         progress: (@Sendable (DeliveryCounters) -> Void)? = nil
     ) async throws -> DeliveryCounters {
         await state.reset()
-        try await withDatabaseRetry(stop: stop) { connection in try await self.budget.install(on: connection) }
-        if scope == .due { _ = try await activateDueIssues(stop: stop) }
+        try await withDatabaseRetry { connection in try await self.budget.install(on: connection) }
+        if scope == .due { _ = try await activateDueIssues() }
         let shouldStop: @Sendable () async -> Bool = {
             if stop.isStopped { return true }
             if let deadline, ContinuousClock.now >= deadline { return true }
@@ -120,8 +120,8 @@ public final class DeliveryEngine: Sendable {
             }
             group.cancelAll()
         }
-        try await releaseAll(stop: stop)
-        if case .issue(let id) = scope { try await finish(issue: id, stop: stop) }
+        try await releaseAll()
+        if case .issue(let id) = scope { try await finish(issue: id) }
         let counters = await state.counters
         progress?(counters)
         return counters
@@ -131,10 +131,10 @@ public final class DeliveryEngine: Sendable {
     /// each, `sending` and its recipients snapshotted into the ledger.
     /// - Returns: the issues taken, with the number of deliveries each.
     @discardableResult
-    public func activateDueIssues(stop: StopSignal = StopSignal()) async throws -> [(issue: Int64, recipients: Int)] {
+    public func activateDueIssues() async throws -> [(issue: Int64, recipients: Int)] {
         var taken: [(Int64, Int)] = []
         while true {
-            let next: (Int64, Int)? = try await withDatabaseRetry(stop: stop) { connection in
+            let next: (Int64, Int)? = try await withDatabaseRetry { connection in
                 try await connection.transaction { connection in
                     guard let row = try await connection.query(LedgerSQL.activateDue).first else { return nil }
                     let id: Int64 = try row.decode(at: 0)
@@ -144,7 +144,7 @@ public final class DeliveryEngine: Sendable {
             }
             guard let next else { return taken }
             logger.info("issue due: recipients snapshotted", metadata: ["issue.id": "\(next.0)", "recipients": "\(next.1)"])
-            if next.1 == 0 { try await finish(issue: next.0, stop: stop) }
+            if next.1 == 0 { try await finish(issue: next.0) }
             taken.append(next)
         }
     }
@@ -283,7 +283,18 @@ public final class DeliveryEngine: Sendable {
     private func deliver(_ row: Claimed, messages: IssueMessages) async throws {
         let issueID = messages.issueID
         let subscriberID = row.recipient.subscriberID
-        defer { Task { await self.leases.drop(issue: issueID, subscriber: subscriberID) } }
+        do {
+            try await deliverParts(row, messages: messages)
+        } catch {
+            await leases.drop(issue: issueID, subscriber: subscriberID)
+            throw error
+        }
+        await leases.drop(issue: issueID, subscriber: subscriberID)
+    }
+
+    private func deliverParts(_ row: Claimed, messages: IssueMessages) async throws {
+        let issueID = messages.issueID
+        let subscriberID = row.recipient.subscriberID
         for part in row.nextPart...row.partCount {
             switch await leases.check(issue: issueID, subscriber: subscriberID) {
             case .lost:
@@ -415,7 +426,7 @@ public final class DeliveryEngine: Sendable {
         for subscriber in subscribers { await leases.drop(issue: issue, subscriber: subscriber) }
     }
 
-    private func releaseAll(stop: StopSignal) async throws {
+    private func releaseAll() async throws {
         for issue in await leases.issues {
             try await release(issue: issue, subscribers: Array(await leases.held(issue: issue)))
         }
@@ -423,8 +434,8 @@ public final class DeliveryEngine: Sendable {
 
     // MARK: Issue state
 
-    private func finish(issue: Int64, stop: StopSignal = StopSignal()) async throws {
-        let done = try await withDatabaseRetry(stop: stop) { connection in
+    private func finish(issue: Int64) async throws {
+        let done = try await withDatabaseRetry { connection in
             try await !connection.query(LedgerSQL.finish, issue).isEmpty
         }
         if done { logger.info("issue sent", metadata: ["issue.id": "\(issue)"]) }
@@ -459,7 +470,7 @@ public final class DeliveryEngine: Sendable {
     /// for up to two lease lengths. Every ledger statement is conditional, so
     /// running one twice changes nothing the second time.
     func withDatabaseRetry<T: Sendable>(
-        stop: StopSignal? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await retryingLostConnections { try await self.database.pool.withConnection { try await body($0) } }
     }

@@ -56,6 +56,19 @@ enum LedgerSQL {
         RETURNING state
         """
 
+    /// The CTE `e` that records a `failed` event for each row of `u`
+    /// (issue_id, subscriber_id, email, next_part) matching `condition`, with the error `error` (SQL).
+    private static func failedEvents(error: String, where condition: String) -> String {
+        """
+        e AS (
+            INSERT INTO events (kind, list_id, subscriber_id, issue_id, email_key, detail)
+            SELECT 'failed', i.list_id, u.subscriber_id, u.issue_id, lower(u.email),
+                   jsonb_build_object('error', \(error), 'part', u.next_part)
+            FROM u JOIN issues i ON i.id = u.issue_id WHERE \(condition)
+        )
+        """
+    }
+
     /// A temporary failure (§5): $5 max attempts, $6 backoff seconds, $7 error.
     /// Out of attempts: `failed`, with a `failed` event.
     static let temporaryFailure = """
@@ -67,12 +80,7 @@ enum LedgerSQL {
                 lease_owner = NULL, lease_expires_at = NULL, last_error = $7, updated_at = now()
             WHERE issue_id = $1 AND subscriber_id = $2 AND next_part = $3 AND lease_owner = $4
             RETURNING issue_id, subscriber_id, email, state, next_part
-        ), e AS (
-            INSERT INTO events (kind, list_id, subscriber_id, issue_id, email_key, detail)
-            SELECT 'failed', i.list_id, u.subscriber_id, u.issue_id, lower(u.email),
-                   jsonb_build_object('error', $7::text, 'part', u.next_part)
-            FROM u JOIN issues i ON i.id = u.issue_id WHERE u.state = 'failed'
-        )
+        ), \(failedEvents(error: "$7::text", where: "u.state = 'failed'"))
         SELECT state FROM u
         """
 
@@ -88,12 +96,7 @@ enum LedgerSQL {
                 lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
             WHERE issue_id = $1 AND subscriber_id = $2 AND next_part = $3 AND lease_owner = $4
             RETURNING issue_id, subscriber_id, email, state, next_part
-        ), e AS (
-            INSERT INTO events (kind, list_id, subscriber_id, issue_id, email_key, detail)
-            SELECT 'failed', i.list_id, u.subscriber_id, u.issue_id, lower(u.email),
-                   jsonb_build_object('error', 'failed-unknown: ' || $6::text, 'part', u.next_part)
-            FROM u JOIN issues i ON i.id = u.issue_id WHERE u.state = 'failed'
-        )
+        ), \(failedEvents(error: "'failed-unknown: ' || $6::text", where: "u.state = 'failed'"))
         SELECT state FROM u
         """
 
@@ -106,12 +109,7 @@ enum LedgerSQL {
                 lease_owner = NULL, lease_expires_at = NULL, last_error = $5, updated_at = now()
             WHERE issue_id = $1 AND subscriber_id = $2 AND next_part = $3 AND lease_owner = $4
             RETURNING issue_id, subscriber_id, email, next_part
-        ), e AS (
-            INSERT INTO events (kind, list_id, subscriber_id, issue_id, email_key, detail)
-            SELECT 'failed', i.list_id, u.subscriber_id, u.issue_id, lower(u.email),
-                   jsonb_build_object('error', $5::text, 'part', u.next_part)
-            FROM u JOIN issues i ON i.id = u.issue_id
-        )
+        ), \(failedEvents(error: "$5::text", where: "true"))
         SELECT count(*) FROM u
         """
 
