@@ -211,7 +211,7 @@ enum LedgerSQL {
     /// Token bucket (§7): draw up to $2 tokens from transport $1's bucket.
     /// One clock reading (`at`) both refills and becomes `refilled_at`: two
     /// readings lost the time between them on every draw (97.0–97.8/s of
-    /// 100/s with two workers polling an empty bucket; now 99.8/s).
+    /// 100/s with two workers polling an empty bucket; now 99.8–100.0/s).
     static let drawTokens = """
         WITH b AS (
             SELECT transport, rate, burst, tokens, refilled_at, clock_timestamp() AS at
