@@ -44,6 +44,10 @@ struct DeliverCommand: AsyncParsableCommand {
             _ = signals
             DeliveryRun.endProgressLine()
             if json { try printJSON(counters) } else { print("deliver: \(DeliveryRun.describe(counters))") }
+            if DeliveryRun.interrupted {
+                printError("interrupted: what is still due stays queued; `listctl deliver` again or the worker sends it")
+                throw ExitCode(130)
+            }
         }
     }
 }

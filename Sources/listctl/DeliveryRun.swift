@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import ListService
 import Mailer
+import Synchronization
 
 /// What `send`, `deliver` and `worker` share: the engine from the
 /// environment, a clean stop on Ctrl-C or SIGTERM, a progress line.
@@ -17,6 +18,13 @@ enum DeliveryRun {
         return engine
     }
 
+    /// The signal that stopped this run, if one did.
+    private static let caught = Mutex<Int32?>(nil)
+
+    /// Whether Ctrl-C stopped the run: `send` and `deliver` then exit 130,
+    /// as the shell expects of an interrupted command, not 0 as if all went.
+    static var interrupted: Bool { caught.withLock { $0 } == SIGINT }
+
     /// Sets `stop` on the first SIGINT or SIGTERM (messages on the wire
     /// finish and are recorded); a second one exits at once (the ledger's
     /// leases make that safe too). Keep the returned sources alive.
@@ -30,6 +38,7 @@ enum DeliveryRun {
                     exit(130)
                 }
                 printError("stopping: finishing the messages on the wire (again to quit at once)")
+                caught.withLock { $0 = $0 ?? number }
                 stop.stop()
                 if let graceSeconds {
                     // Never outlive the grace period: an abandoned message is left to its lease, never recorded as sent.

@@ -37,7 +37,8 @@ struct Listctl: AsyncParsableCommand {
     )
 }
 
-/// Runs the CLI with listctl's exit codes: 0 success, 1 failure, 2 usage.
+/// Runs the CLI with listctl's exit codes: 0 success, 1 failure, 2 usage,
+/// 130 a send or deliver stopped by Ctrl-C before it was done.
 @main
 enum ListctlMain {
     static func main() async {
@@ -60,6 +61,9 @@ enum ListctlMain {
             }
             if code == .validationFailure {
                 exit(2)
+            }
+            if code.rawValue == 130 {
+                exit(130)
             }
             exit(code.rawValue == 0 ? 0 : 1)
         }

@@ -14,7 +14,8 @@ struct SendCommand: AsyncParsableCommand {
             into the ledger) or, with --at or front matter send_at, leaves it scheduled for \
             `listctl deliver` or `listctl worker`. On a terminal it shows what will happen and asks; \
             without one it needs --yes. Sending the same file to the same list again mails nobody. \
-            Ctrl-C stops cleanly: messages on the wire finish and are recorded; `listctl deliver` resumes.
+            Ctrl-C stops cleanly: messages on the wire finish and are recorded, the exit status is 130 \
+            and `listctl deliver` resumes.
 
             --to ADDR renders the issue as the list would send it and mails every part to \
             ADDR through LISTCTL_TRANSPORT (unset: the Maildir ./outbox, nothing is sent), \
@@ -126,6 +127,10 @@ struct SendCommand: AsyncParsableCommand {
             }
         }
         if status.state == "paused" { throw ExitCode.failure }
+        if DeliveryRun.interrupted && status.pending > 0 {
+            printError("interrupted: \(status.pending) delivery(ies) of issue \(status.issue) not sent yet; `listctl deliver` or the worker sends them")
+            throw ExitCode(130)
+        }
     }
 
     struct AlreadySent: Encodable {

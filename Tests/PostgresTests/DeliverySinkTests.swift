@@ -65,6 +65,19 @@ struct DeliverySinkTests {
         }
     }
 
+    @Test("--delay-ms: a client that hangs up while it waits for the verdict is received, never accepted")
+    func abandonedWhileDelayed() async throws {
+        try await onThread {
+            let sink = try DeliverySink.start(.init(delayMilliseconds: 2500))
+            defer { sink.stop() }
+            // The client gives up 1 s after the final ".", and smtplib reports a timeout while reading as a disconnect.
+            #expect(try Self.send(to: sink, [("slow@example.net", "a@x")], timeout: 1) == ["disconnected"])
+            #expect(try sink.received().map(\.messageID) == ["a@x"])
+            usleep(2_500_000)
+            #expect(try sink.accepted().isEmpty, "the verdict was never given, so nothing was accepted")
+        }
+    }
+
     @Test("--fail-all: every MAIL FROM gets the code")
     func failsAll() async throws {
         try await onThread {
@@ -86,16 +99,17 @@ struct DeliverySinkTests {
 
     /// Sends one message per (recipient, Message-ID), each on a connection of
     /// its own; returns each outcome: the reply code of the refusal or the
-    /// final 250, "disconnected" or "refused" (no connection).
-    static func send(to sink: DeliverySink, _ messages: [(rcpt: String, messageID: String)]) throws -> [String] {
+    /// final 250, "disconnected", "refused" (no connection) or "timeout" (no
+    /// reply within `timeout` seconds; the client hangs up).
+    static func send(to sink: DeliverySink, _ messages: [(rcpt: String, messageID: String)], timeout: Double = 10) throws -> [String] {
         let script = """
-            import smtplib, sys
-            port, out = int(sys.argv[1]), []
-            for rcpt, mid in zip(sys.argv[2::2], sys.argv[3::2]):
+            import smtplib, socket, sys
+            port, timeout, out = int(sys.argv[1]), float(sys.argv[2]), []
+            for rcpt, mid in zip(sys.argv[3::2], sys.argv[4::2]):
                 msg = ("From: writer@example.org\\r\\nTo: %s\\r\\nSubject: Test %s\\r\\nMessage-ID: <%s>\\r\\n"
                        "X-Listctl-Trace: trace-%s\\r\\n\\r\\nHello.\\r\\n" % (rcpt, mid, mid, mid))
                 try:
-                    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+                    with smtplib.SMTP("127.0.0.1", port, timeout=timeout) as s:
                         s.sendmail("writer@example.org", [rcpt], msg)
                     out.append("250")
                 except smtplib.SMTPRecipientsRefused as e:
@@ -106,11 +120,13 @@ struct DeliverySinkTests {
                     out.append("disconnected")
                 except ConnectionRefusedError:
                     out.append("refused")
+                except socket.timeout:
+                    out.append("timeout")
             print(" ".join(out))
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, String(sink.port)] + messages.flatMap { [$0.rcpt, $0.messageID] }
+        process.arguments = ["python3", "-c", script, String(sink.port), String(timeout)] + messages.flatMap { [$0.rcpt, $0.messageID] }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

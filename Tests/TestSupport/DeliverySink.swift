@@ -88,7 +88,7 @@ public final class DeliverySink: Sendable {
 
     /// The TCP port on 127.0.0.1.
     public let port: Int
-    /// The folder holding the log (`accepted.jsonl`) and the script's output (`sink.log`).
+    /// The folder holding the logs (`accepted.jsonl`, `received.jsonl`) and the script's output (`sink.log`).
     public let directory: URL
     private let pid: pid_t
     private let state: State
@@ -124,7 +124,8 @@ public final class DeliverySink: Sendable {
         let outputFile = directory.appendingPathComponent("sink.log")
         let python = ProcessInfo.processInfo.environment["PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3"
         let argv = ["/usr/bin/env", python, script.path, "--port-file", portFile.path,
-                    "--log", directory.appendingPathComponent("accepted.jsonl").path] + options.arguments
+                    "--log", directory.appendingPathComponent("accepted.jsonl").path,
+                    "--received-log", directory.appendingPathComponent("received.jsonl").path] + options.arguments
         let pid = try spawn(argv, output: outputFile.path)
 
         func output() -> String {
@@ -153,7 +154,17 @@ public final class DeliverySink: Sendable {
     /// gets its reply, so after a send returns its copy is here.
     ///
     /// - Throws: when the log cannot be read or a line does not decode.
-    public func accepted() throws -> [Accepted] {
+    public func accepted() throws -> [Accepted] { try Self.read(logFile) }
+
+    /// Every copy whose DATA was complete (the final `.` read), logged before
+    /// any ``Options/delayMilliseconds`` and the verdict: what was on the wire.
+    /// A copy whose client hung up while it waited for its verdict is here and
+    /// not in ``accepted()``: the sink commits a message when it replies.
+    ///
+    /// - Throws: when the log cannot be read or a line does not decode.
+    public func received() throws -> [Accepted] { try Self.read(directory.appendingPathComponent("received.jsonl")) }
+
+    private static func read(_ logFile: URL) throws -> [Accepted] {
         guard let data = FileManager.default.contents(atPath: logFile.path) else { return [] }
         let decoder = JSONDecoder()
         // A line being written has no newline yet: leave it for the next call.

