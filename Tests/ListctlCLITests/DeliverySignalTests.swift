@@ -151,9 +151,11 @@ struct DeliverySignalTests {
             }
             #expect(rows.count == count)
             #expect(rows.allSatisfy { $0.1 == "pending" && $0.2 == 1 }, "still pending, part 1 next: \(rows)")
-            // Held until the dead worker's leases run out: the abandoned message, and the rows its sender had
-            // claimed and not started (they are released only once the message on the wire is done).
-            print("measured: \(try await Self.leased(database)) of \(count) rows still leased just after the exit")
+            // Only the abandoned messages' rows are held until their leases run out: the rows the senders had
+            // claimed and not started went back as soon as the signal came.
+            let leased = try await Self.leased(database)
+            print("measured: \(leased) of \(count) rows still leased just after the exit")
+            #expect(leased == onTheWire.count, "claimed rows not started are released at once: \(leased) leased")
 
             // Once the dead worker's leases ran out, a deliver against a server that answers finishes the issue.
             let sink2 = try await onThread { try DeliverySink.start() }

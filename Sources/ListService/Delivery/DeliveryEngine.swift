@@ -104,6 +104,11 @@ public final class DeliveryEngine: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Renewals run on their own timer, apart from the transport (§3).
             group.addTask { await self.renewLeases() }
+            // On a stop, rows claimed but not started go back at once, not when their lease runs out.
+            group.addTask {
+                while !Task.isCancelled, !(await shouldStop()) { try? await Task.sleep(for: .milliseconds(100)) }
+                if !Task.isCancelled { await self.releaseIdleClaims() }
+            }
             if let progress {
                 group.addTask {
                     while !Task.isCancelled {
@@ -183,7 +188,7 @@ public final class DeliveryEngine: Sendable {
             while let row = remaining.first {
                 if await shouldStop() { break }
                 remaining = remaining.dropFirst()
-                try await deliver(row, messages: messages)
+                try await deliver(row, messages: messages, shouldStop: shouldStop)
             }
             if !remaining.isEmpty {
                 try await release(issue: messages.issueID, subscribers: remaining.map(\.recipient.subscriberID))
@@ -280,11 +285,11 @@ public final class DeliveryEngine: Sendable {
     // MARK: One delivery
 
     /// Sends the row's remaining parts in order, recording each (§4, §5).
-    private func deliver(_ row: Claimed, messages: IssueMessages) async throws {
+    private func deliver(_ row: Claimed, messages: IssueMessages, shouldStop: @Sendable () async -> Bool) async throws {
         let issueID = messages.issueID
         let subscriberID = row.recipient.subscriberID
         do {
-            try await deliverParts(row, messages: messages)
+            try await deliverParts(row, messages: messages, shouldStop: shouldStop)
         } catch {
             await leases.drop(issue: issueID, subscriber: subscriberID)
             throw error
@@ -292,11 +297,18 @@ public final class DeliveryEngine: Sendable {
         await leases.drop(issue: issueID, subscriber: subscriberID)
     }
 
-    private func deliverParts(_ row: Claimed, messages: IssueMessages) async throws {
+    private func deliverParts(_ row: Claimed, messages: IssueMessages, shouldStop: @Sendable () async -> Bool) async throws {
         let issueID = messages.issueID
         let subscriberID = row.recipient.subscriberID
         for part in row.nextPart...row.partCount {
+            // Stopping between two parts of one row: the row goes back with the next part to send.
+            if part > row.nextPart, await shouldStop() {
+                try await release(issue: issueID, subscribers: [subscriberID])
+                return
+            }
             switch await leases.check(issue: issueID, subscriber: subscriberID) {
+            case .released:
+                return
             case .lost:
                 logger.warning("delivery.lease_lost", metadata: ["issue.id": "\(issueID)", "subscriber.id": "\(subscriberID)"])
                 await state.count { $0.leasesLost += 1 }
@@ -424,6 +436,19 @@ public final class DeliveryEngine: Sendable {
             try await connection.query(LedgerSQL.release, issue, subscribers, self.owner)
         }
         for subscriber in subscribers { await leases.drop(issue: issue, subscriber: subscriber) }
+    }
+
+    /// Gives back the rows claimed and not yet started; a failure leaves them to their leases.
+    private func releaseIdleClaims() async {
+        for (issue, subscribers) in await leases.takeIdle() {
+            do {
+                _ = try await withDatabaseRetry { connection in
+                    try await connection.query(LedgerSQL.release, issue, subscribers, self.owner)
+                }
+            } catch {
+                logger.warning("could not release claimed rows; their leases will run out", metadata: ["issue.id": "\(issue)", "error": "\(error)"])
+            }
+        }
     }
 
     private func releaseAll() async throws {
@@ -559,13 +584,17 @@ actor RunState {
 
 /// The rows this process holds leases on, and how fresh each issue's renewal is (§3).
 actor LeaseKeeper {
-    enum Status { case ok, lost, issueStopped, renewDue }
+    enum Status { case ok, lost, issueStopped, renewDue, released }
 
     let leaseSeconds: Double
     private var held: [Int64: Set<Int64>] = [:]
     private var lost: [Int64: Set<Int64>] = [:]
     private var renewedAt: [Int64: ContinuousClock.Instant] = [:]
     private var stopped: Set<Int64> = []
+    /// Rows whose first part was let on the wire (by ``check(issue:subscriber:)``), by issue.
+    private var started: [Int64: Set<Int64>] = [:]
+    /// Rows given back unstarted by ``takeIdle()``: not to be started.
+    private var released: [Int64: Set<Int64>] = [:]
 
     init(leaseSeconds: Double) { self.leaseSeconds = leaseSeconds }
 
@@ -578,10 +607,29 @@ actor LeaseKeeper {
         // The issue's renewal clock is the oldest lease it holds.
         if held[issue, default: []].isEmpty { renewedAt[issue] = now }
         held[issue, default: []].formUnion(subscribers)
-        for subscriber in subscribers { lost[issue]?.remove(subscriber) }
+        for subscriber in subscribers {
+            lost[issue]?.remove(subscriber)
+            released[issue]?.remove(subscriber)
+        }
     }
 
-    func drop(issue: Int64, subscriber: Int64) { held[issue]?.remove(subscriber) }
+    func drop(issue: Int64, subscriber: Int64) {
+        held[issue]?.remove(subscriber)
+        started[issue]?.remove(subscriber)
+    }
+
+    /// The held rows not started yet, taken out of ``held``: the caller releases them.
+    func takeIdle() -> [(issue: Int64, subscribers: [Int64])] {
+        var idle: [(Int64, [Int64])] = []
+        for (issue, rows) in held {
+            let unstarted = rows.subtracting(started[issue] ?? [])
+            guard !unstarted.isEmpty else { continue }
+            held[issue]?.subtract(unstarted)
+            released[issue, default: []].formUnion(unstarted)
+            idle.append((issue, unstarted.sorted()))
+        }
+        return idle
+    }
 
     func renewed(issue: Int64, asked: [Int64], kept: Set<Int64>, issueState: String, at instant: ContinuousClock.Instant) {
         for subscriber in asked where !kept.contains(subscriber) {
@@ -593,12 +641,16 @@ actor LeaseKeeper {
     }
 
     /// Whether the holder may put part of this row on the wire now.
+    /// `.ok` marks the row started, so ``takeIdle()`` leaves it to its sender.
     func check(issue: Int64, subscriber: Int64) -> Status {
+        if released[issue]?.contains(subscriber) == true { return .released }
         if lost[issue]?.contains(subscriber) == true { return .lost }
         if stopped.contains(issue) { return .issueStopped }
         guard let at = renewedAt[issue] else { return .renewDue }
         // Never start a message on a lease within a third of its expiry.
         let age = ContinuousClock.now - at
-        return age > .milliseconds(Int64(leaseSeconds * 1000 * 2 / 3)) ? .renewDue : .ok
+        if age > .milliseconds(Int64(leaseSeconds * 1000 * 2 / 3)) { return .renewDue }
+        started[issue, default: []].insert(subscriber)
+        return .ok
     }
 }
