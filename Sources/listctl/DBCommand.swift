@@ -6,7 +6,7 @@ struct DBCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Manage the private PostgreSQL that listctl runs when DATABASE_URL is unset; back up and restore any database.",
-        subcommands: [Start.self, Stop.self, Status.self, URLCommand.self, Backup.self, Restore.self]
+        subcommands: [Start.self, Stop.self, Status.self, URLCommand.self, Backup.self, Restore.self, Compact.self]
     )
 
     static func embedded(_ global: GlobalOptions) throws -> EmbeddedPostgres {
@@ -88,6 +88,42 @@ struct DBCommand: AsyncParsableCommand {
             }
             print("wrote \(summary.file.path) (\(DBCommand.formatBytes(summary.bytes))) from \(summary.server)")
             print(DBCommand.rowsLine(summary.tables))
+        }
+    }
+
+    struct Compact: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Shrink the delivery ledger of finished issues: their sent rows become compact summaries.",
+            discussion: """
+                For every sent or cancelled issue that finished more than --older-than days ago (or the \
+                ISSUE named, whatever its age), the ledger rows of people who got every part move into \
+                delivery_summaries (sorted subscriber ids, about 8 bytes a person instead of about 210). \
+                `listctl status ISSUE` and `--recipients sent` answer as before; failed, bounced, skipped \
+                and cancelled rows stay, and `retry` works on them. Provider message ids of compacted rows \
+                are dropped. Each issue is one transaction. The space freed is reused by later issues; \
+                `VACUUM FULL deliveries` gives it back to the system (it locks the table).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "One issue id (see `listctl issues`); default: every finished issue old enough.") var issue: Int64?
+        @Option(name: .customLong("older-than"), help: "Only issues finished more than this many days ago.") var olderThan: Double = 30
+        @Flag(help: "Say what would be compacted; change nothing.") var dryRun = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let outcomes = try await global.withDatabase { database in
+                try await LedgerCompaction(database: database).compact(issue: issue, olderThanDays: olderThan, dryRun: dryRun)
+            }
+            if json {
+                try printJSON(outcomes)
+                return
+            }
+            if outcomes.isEmpty {
+                print(issue.map { "issue \($0): nothing to compact" } ?? "no finished issue older than \(olderThan.formatted()) day(s) has rows to compact")
+            }
+            for outcome in outcomes {
+                let verb = dryRun ? "would compact" : "compacted"
+                print("issue \(outcome.issue) \"\(outcome.subject)\": \(verb) \(outcome.deliveriesCompacted) sent delivery row(s) into \(outcome.summaryRows) summary row(s)")
+            }
         }
     }
 

@@ -10,7 +10,7 @@ public struct IssueStatus: Sendable, Codable {
     public var state: String
     public var pausedReason: String?
     public var parts: Int
-    /// Deliveries in the ledger (one per subscriber).
+    /// Deliveries in the ledger (one per subscriber), compacted ones included.
     public var recipients: Int
     public var sent: Int
     public var pending: Int
@@ -52,6 +52,15 @@ public struct IssueStatus: Sendable, Codable {
             ).first else {
                 throw ListServiceError(code: .notFound, message: "no issue \(issue); see `listctl issues`")
             }
+            // The ledger's rows, and the `sent` ones a compaction moved into summaries (docs/LEDGER.md §11).
+            let compacted = try await connection.query(
+                """
+                SELECT coalesce(sum(cardinality(subscriber_ids)), 0)::bigint,
+                       coalesce(sum(cardinality(subscriber_ids) * part_count), 0)::bigint, max(last_sent_at)
+                FROM delivery_summaries WHERE issue_id = $1
+                """, issue)[0]
+            let compactedSent: Int = try compacted.decode(at: 0)
+            let compactedMessages: Int = try compacted.decode(at: 1)
             let counts = try await connection.query(
                 """
                 SELECT count(*),
@@ -65,14 +74,15 @@ public struct IssueStatus: Sendable, Codable {
                 FROM deliveries WHERE issue_id = $1
                 """, issue)[0]
             let started: Date? = try row.decode(at: 8)
-            let last: Date? = try counts.decode(at: 9)
-            let messages: Int = try counts.decode(at: 8)
+            let last = [try counts.decode(Date?.self, at: 9), try compacted.decode(Date?.self, at: 2)].compactMap { $0 }.max()
+            let messages: Int = try counts.decode(at: 8) + compactedMessages
             var rate: Double?
             if let started, let last, last.timeIntervalSince(started) > 0.001 { rate = Double(messages) / last.timeIntervalSince(started) }
             return IssueStatus(
                 issue: try row.decode(at: 0), list: try row.decode(at: 1), subject: try row.decode(at: 2), slug: try row.decode(at: 3),
                 state: try row.decode(at: 4), pausedReason: try row.decode(at: 5), parts: try row.decode(at: 6),
-                recipients: try counts.decode(at: 0), sent: try counts.decode(at: 1), pending: try counts.decode(at: 2),
+                recipients: try counts.decode(Int.self, at: 0) + compactedSent, sent: try counts.decode(Int.self, at: 1) + compactedSent,
+                pending: try counts.decode(at: 2),
                 failed: try counts.decode(at: 3), failedUnknown: try counts.decode(at: 4), bounced: try counts.decode(at: 5),
                 skipped: try counts.decode(at: 6), cancelled: try counts.decode(at: 7), messagesSent: messages, rate: rate,
                 scheduledAt: try row.decode(at: 7), startedAt: started, finishedAt: try row.decode(at: 9))
@@ -89,8 +99,16 @@ public struct IssueStatus: Sendable, Codable {
         return try await database.pool.withConnection { connection in
             try await connection.query(
                 """
-                SELECT email, state, next_part - 1, part_count, attempts, last_error, updated_at
-                FROM deliveries WHERE issue_id = $1 AND state = $2 ORDER BY email
+                SELECT email, state, parts_sent, part_count, attempts, last_error, updated_at FROM (
+                    SELECT email, state, next_part - 1 AS parts_sent, part_count, attempts, last_error, updated_at
+                    FROM deliveries WHERE issue_id = $1 AND state = $2
+                    UNION ALL
+                    -- Compacted: the address is the subscriber's current one, the time the block's last.
+                    SELECT sub.email, 'sent', s.part_count, s.part_count, 0, NULL, s.last_sent_at
+                    FROM delivery_summaries s CROSS JOIN LATERAL unnest(s.subscriber_ids) AS u (id)
+                    JOIN subscribers sub ON sub.id = u.id
+                    WHERE s.issue_id = $1 AND $2 = 'sent'
+                ) r ORDER BY email
                 """, issue, state
             ).map { row in
                 Recipient(
