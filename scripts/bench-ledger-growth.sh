@@ -4,7 +4,10 @@
 # (LedgerSQL.claim), same 20,000 pending rows, with and without a finished
 # issue of 1,000,000 deliveries beside them, in one throwaway PostgreSQL.
 # Prints the claim's execution time in each case and the ratio, and the
-# bytes a finished delivery row costs on disk.
+# bytes a finished delivery row costs on disk. Then compacts the finished
+# issue (`listctl db compact`) and prints the ledger's size before and
+# after, the bytes per compacted delivery, the time it took and the claim
+# time after it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -78,3 +81,31 @@ DUE=$("${PSQL[@]}" -t -A -c "SELECT pg_relation_size('deliveries_due_idx')")
 echo "ledger growth: claim of 12 from $PENDING pending rows: ${BEFORE} ms alone, ${AFTER} ms beside $FINISHED finished deliveries"
 python3 -c "print(f'  ratio (beside / alone): {float(\"$AFTER\") / float(\"$BEFORE\"):.2f}')"
 echo "  deliveries on disk, indexes included: $BYTES bytes per row; the due index (pending rows only): $DUE bytes"
+
+# Compaction (docs/LEDGER.md §11): the finished issue's rows into summaries.
+size() { "${PSQL[@]}" -t -A -c "SELECT pg_total_relation_size('deliveries') + pg_total_relation_size('delivery_summaries')"; }
+"${PSQL[@]}" -c "CHECKPOINT" >/dev/null
+LEDGER_BEFORE=$(size)
+START=$(date +%s.%N)
+"$LISTCTL" db compact --older-than 1 --json >"$WORK/compact.json"
+END=$(date +%s.%N)
+# VACUUM marks the deleted rows' space reusable (autovacuum would); VACUUM FULL returns it to the system.
+"${PSQL[@]}" -c "VACUUM ANALYZE deliveries" >/dev/null
+LEDGER_VACUUMED=$(size)
+"${PSQL[@]}" -c "VACUUM (FULL, ANALYZE) deliveries" >/dev/null
+LEDGER_FULL=$(size)
+SUMMARY=$("${PSQL[@]}" -t -A -c "SELECT pg_total_relation_size('delivery_summaries')")
+COMPACTED=$(python3 -c "import json,sys; print(sum(o['deliveriesCompacted'] for o in json.load(open(sys.argv[1]))))" "$WORK/compact.json")
+claim_ms 1 1 >/dev/null
+COMPACT_CLAIM=$(claim_ms 1 1)
+python3 - "$LEDGER_BEFORE" "$LEDGER_VACUUMED" "$LEDGER_FULL" "$SUMMARY" "$COMPACTED" "$START" "$END" "$BEFORE" "$AFTER" "$COMPACT_CLAIM" "$PENDING" <<'PY'
+import sys
+before, vacuumed, full, summary, compacted = (int(x) for x in sys.argv[1:6])
+start, end, alone, beside, compact_claim = (float(x) for x in sys.argv[6:11])
+pending = int(sys.argv[11])
+mb = lambda b: f"{b / 1e6:,.1f} MB"
+print(f"compaction: listctl db compact moved {compacted:,} sent rows in {end - start:.1f} s")
+print(f"  ledger (deliveries + delivery_summaries, indexes included): {mb(before)} before; {mb(vacuumed)} after (VACUUM: space reusable); {mb(full)} after VACUUM FULL")
+print(f"  the summaries: {mb(summary)}, {summary / compacted:.1f} bytes per compacted delivery (was {(before - full) / compacted + summary / compacted:.0f} as rows)")
+print(f"  claim of 12 from {pending} pending rows after compaction: {compact_claim} ms (ratio to alone: {compact_claim / alone:.2f}; to beside the rows: {compact_claim / beside:.2f})")
+PY
