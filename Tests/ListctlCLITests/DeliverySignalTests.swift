@@ -21,9 +21,8 @@ struct DeliverySignalTests {
             let (cli, issue) = try await DeliveryCrashTests.setUp(database: database.url, sink: sink, count: count, lease: 2)
             let run = try cli.start(["send", issue.path, "--list", "crash", "--yes", "--concurrency", String(concurrency)], logging: "send")
             // In full swing (and the signal handlers installed): a few rounds accepted.
-            #expect(try await Self.waitUntil(seconds: 60) { try sink.accepted().count >= 2 * concurrency })
-            let signalled = Date()
-            kill(run.process.processIdentifier, SIGINT)
+            let signalled = try #require(
+                try await Self.signal(run.process, SIGINT) { try sink.accepted().count >= 2 * concurrency })
             let exited = try await onThread { run.process.waitUntilExit(); return Date() }
             let seconds = exited.timeIntervalSince(signalled)
             print("measured: send exited \(String(format: "%.2f", seconds)) s after SIGINT")
@@ -48,8 +47,7 @@ struct DeliverySignalTests {
             // Ctrl-C on the deliver that resumes it, too: 130 again, and again nothing accepted goes unrecorded.
             let before = accepted.count
             let deliver = try cli.start(["deliver", "--concurrency", String(concurrency)], logging: "deliver")
-            #expect(try await Self.waitUntil(seconds: 60) { try sink.accepted().count >= before + concurrency })
-            kill(deliver.process.processIdentifier, SIGINT)
+            #expect(try await Self.signal(deliver.process, SIGINT) { try sink.accepted().count >= before + concurrency } != nil)
             try await onThread { deliver.process.waitUntilExit() }
             let deliverOutput = try deliver.output()
             #expect(deliver.process.terminationStatus == 130, "\(deliverOutput)")
@@ -78,11 +76,9 @@ struct DeliverySignalTests {
             let (cli, issue) = try await DeliveryCrashTests.setUp(database: database.url, sink: sink, count: count, lease: 3)
             try await Self.schedule(cli, issue)
             let worker = try cli.start(["worker", "--poll", "0.3", "--concurrency", String(concurrency)], logging: "worker")
-            #expect(try await Self.waitUntil(seconds: 60) { try sink.accepted().count >= 2 })
             // Mid-message: half of the sink's delay after an acceptance.
-            try await Task.sleep(for: .milliseconds(700))
-            let signalled = Date()
-            kill(worker.process.processIdentifier, SIGTERM)
+            let signalled = try #require(
+                try await Self.signal(worker.process, SIGTERM, after: 0.7) { try sink.accepted().count >= 2 })
             let exited = try await onThread { worker.process.waitUntilExit(); return Date() }
             let seconds = exited.timeIntervalSince(signalled)
             print("measured: worker exited \(String(format: "%.2f", seconds)) s after SIGTERM (messages take 1.5 s)")
@@ -125,10 +121,8 @@ struct DeliverySignalTests {
             try await Self.schedule(cli, issue)
             let worker = try cli.start(["worker", "--poll", "0.3", "--concurrency", String(concurrency)], logging: "worker")
             // A message is on the wire once the sink has read its final ".": it waits for its verdict now.
-            #expect(try await Self.waitUntil(seconds: 60) { try !sink.received().isEmpty })
-            try await Task.sleep(for: .milliseconds(300))
-            let signalled = Date()
-            kill(worker.process.processIdentifier, SIGTERM)
+            let signalled = try #require(
+                try await Self.signal(worker.process, SIGTERM, after: 0.3) { try !sink.received().isEmpty })
             let exited = try await onThread { worker.process.waitUntilExit(); return Date() }
             let seconds = exited.timeIntervalSince(signalled)
             print("measured: worker exited \(String(format: "%.2f", seconds)) s after SIGTERM with messages still on the wire")
@@ -244,6 +238,28 @@ struct DeliverySignalTests {
         let at = ISO8601DateFormatter().string(from: Date().addingTimeInterval(1))
         let scheduled = try await cli.run("send", issue.path, "--list", "crash", "--yes", "--at", at)
         #expect(scheduled.status == 0, "\(scheduled.stderr)")
+    }
+
+    /// Sends `signal` to `process` once `condition` has held for `delay` seconds; returns when it was sent, or nil
+    /// if the condition did not hold within `seconds`. The polling and the kill run on a thread of their own: on a
+    /// busy cooperative pool (2 threads, other suites blocking) a poll from a task can come late enough that the
+    /// sender has finished the whole issue before the signal (CI once saw exactly that).
+    static func signal(
+        _ process: Process, _ signal: Int32, after delay: Double = 0, within seconds: Double = 60,
+        when condition: @escaping @Sendable () throws -> Bool
+    ) async throws -> Date? {
+        let pid = process.processIdentifier
+        return try await onThread {
+            let deadline = Date().addingTimeInterval(seconds)
+            while try !condition() {
+                if Date() >= deadline { return nil }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+            let sent = Date()
+            kill(pid, signal)
+            return sent
+        }
     }
 
     /// Polls `condition` until it holds or `seconds` pass; returns whether it held.
