@@ -42,6 +42,18 @@ struct DeliveryCrashTests {
         return (cli, issue)
     }
 
+    /// Schedules the issue (of list `crash`) `seconds` ahead and checks that it was scheduled, not sent at once: on a
+    /// loaded machine the command can take longer than a second to start, and a time in the past means now (the send
+    /// itself would then deliver everything, and the test would test nothing). Returns when the issue falls due.
+    @discardableResult
+    static func schedule(_ cli: CLI, _ issue: URL, in seconds: Double = 3) async throws -> Date {
+        let due = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + seconds).rounded(.up))
+        let scheduled = try await cli.run("send", issue.path, "--list", "crash", "--yes", "--at", ISO8601DateFormatter().string(from: due))
+        #expect(scheduled.status == 0, "\(scheduled.stderr)")
+        #expect(scheduled.stdout.contains("scheduled for"), "scheduled, not sent at once: \(scheduled.stdout) \(scheduled.stderr)")
+        return due
+    }
+
     /// Receipts per (recipient, subject) and the Message-IDs each had.
     static func tally(_ sink: DeliverySink) throws -> [String: [String]] {
         var copies: [String: [String]] = [:]
@@ -123,9 +135,8 @@ struct DeliveryCrashTests {
             let sink = try await onThread { try DeliverySink.start(.init(delayMilliseconds: 5)) }
             defer { sink.stop() }
             let (cli, issue) = try await Self.setUp(database: database.url, sink: sink, count: 200)
-            let at = ISO8601DateFormatter().string(from: Date().addingTimeInterval(2))
-            let scheduled = try await cli.run("send", issue.path, "--list", "crash", "--yes", "--at", at)
-            #expect(scheduled.status == 0, "\(scheduled.stderr)")
+            // Both workers are waiting when it falls due.
+            try await Self.schedule(cli, issue)
             let workers = try (0..<2).map { _ in try cli.start(["worker", "--poll", "0.3", "--concurrency", "4"]) }
             var state = ""
             for _ in 0..<60 {
@@ -170,10 +181,8 @@ struct DeliveryCrashTests {
             let sink = try await onThread { try DeliverySink.start(.init(delayMilliseconds: 1600)) }
             defer { sink.stop() }
             let (cli, issue) = try await Self.setUp(database: database.url, sink: sink, count: 12, lease: 1.2)
-            let scheduled = try await cli.run("send", issue.path, "--list", "crash", "--yes", "--at",
-                                              ISO8601DateFormatter().string(from: Date().addingTimeInterval(1)))
-            #expect(scheduled.status == 0, "\(scheduled.stderr)")
-            try await Task.sleep(for: .milliseconds(1100))
+            let due = try await Self.schedule(cli, issue)
+            try await Task.sleep(for: .milliseconds(Int64(max(0, due.timeIntervalSinceNow) * 1000) + 100))
             async let first = cli.run("deliver", "--concurrency", "3", "--json")
             async let second = cli.run("deliver", "--concurrency", "3", "--json")
             let results = try await [first, second]
@@ -195,10 +204,8 @@ struct DeliveryCrashTests {
             let rate = 40.0
             let (cli, issue) = try await Self.setUp(
                 database: database.url, sink: sink, count: 280, extra: ["LISTCTL_TRANSPORT": sink.transportURL + "&rate=\(Int(rate))"])
-            let scheduled = try await cli.run("send", issue.path, "--list", "crash", "--yes", "--at",
-                                              ISO8601DateFormatter().string(from: Date().addingTimeInterval(1)))
-            #expect(scheduled.status == 0, "\(scheduled.stderr)")
-            try await Task.sleep(for: .milliseconds(1100))
+            let due = try await Self.schedule(cli, issue)
+            try await Task.sleep(for: .milliseconds(Int64(max(0, due.timeIntervalSinceNow) * 1000) + 100))
             async let first = cli.run("deliver", "--concurrency", "4")
             async let second = cli.run("deliver", "--concurrency", "4")
             for result in try await [first, second] { #expect(result.status == 0, "\(result.stderr)") }

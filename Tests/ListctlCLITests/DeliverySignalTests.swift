@@ -74,7 +74,7 @@ struct DeliverySignalTests {
             defer { sink.stop() }
             let count = 30, concurrency = 3
             let (cli, issue) = try await DeliveryCrashTests.setUp(database: database.url, sink: sink, count: count, lease: 3)
-            try await Self.schedule(cli, issue)
+            try await DeliveryCrashTests.schedule(cli, issue)
             let worker = try cli.start(["worker", "--poll", "0.3", "--concurrency", String(concurrency)], logging: "worker")
             // Mid-message: half of the sink's delay after an acceptance.
             let signalled = try #require(
@@ -118,7 +118,7 @@ struct DeliverySignalTests {
             defer { sink.stop() }
             let count = 8, concurrency = 2, lease = 2.0
             let (cli, issue) = try await DeliveryCrashTests.setUp(database: database.url, sink: sink, count: count, lease: lease)
-            try await Self.schedule(cli, issue)
+            try await DeliveryCrashTests.schedule(cli, issue)
             let worker = try cli.start(["worker", "--poll", "0.3", "--concurrency", String(concurrency)], logging: "worker")
             // A message is on the wire once the sink has read its final ".": it waits for its verdict now.
             let signalled = try #require(
@@ -172,6 +172,62 @@ struct DeliverySignalTests {
         }
     }
 
+    // MARK: Pause and resume under a running worker
+
+    @Test("pause while a worker sends: it stops after the messages on the wire; resume: the same worker goes on at once and finishes, nobody twice")
+    func pauseResumeUnderWorker() async throws {
+        try await withTemporaryDatabase { database in
+            let sink = try await onThread { try DeliverySink.start(.init(delayMilliseconds: 1000)) }
+            defer { sink.stop() }
+            // A 15 s lease: the worker renews every 5 s, and a batch of 12 one-second messages outlasts that. The worker
+            // learns of the pause from its next acknowledgement. Before the fix, a worker that had seen the pause kept
+            // the issue marked stopped after the resume and released each new claim at once until its next renewal,
+            // 5 s into the new run: the resumed issue stood still meanwhile.
+            let count = 40, concurrency = 2
+            let (cli, issue) = try await DeliveryCrashTests.setUp(database: database.url, sink: sink, count: count, lease: 15)
+            try await DeliveryCrashTests.schedule(cli, issue)
+            let worker = try cli.start(["worker", "--poll", "0.3", "--concurrency", String(concurrency)], logging: "worker")
+            defer { kill(worker.process.processIdentifier, SIGKILL) }
+            #expect(try await Self.waitUntil(seconds: 60) { try sink.accepted().count >= 4 })
+            let pause = try await cli.run("pause", "1")
+            #expect(pause.status == 0, "\(pause.stderr)")
+            let paused = Date()
+            // The worker stops once an acknowledgement shows it the pause: nothing accepted for 2.5 s.
+            var last = try sink.accepted().count
+            var quietSince = Date()
+            let stopped = try await Self.waitUntil(seconds: 30, every: .milliseconds(200)) {
+                let now = try sink.accepted().count
+                if now != last { last = now; quietSince = Date() }
+                return Date().timeIntervalSince(quietSince) >= 2.5
+            }
+            #expect(stopped, "the paused issue went on being sent")
+            let atPause = try sink.accepted().count
+            let afterPause = try sink.accepted().filter { $0.time > paused.timeIntervalSince1970 }.count
+            print("measured: \(atPause) of \(count) sent when the pause took effect, \(afterPause) after the pause committed")
+            // The part on the wire at the pause, one per sender; learning it at the renewal instead let a batch go on.
+            #expect(afterPause <= concurrency, "\(afterPause) messages went out after the pause")
+            #expect(atPause < count, "the worker stopped before the end")
+
+            let resumed = Date()
+            let resume = try await cli.run("resume", "1")
+            #expect(resume.status == 0, "\(resume.stderr)")
+            #expect(try await Self.waitUntil(seconds: 30) { try sink.accepted().count > atPause })
+            let restart = Date().timeIntervalSince(resumed)
+            print("measured: first message \(String(format: "%.2f", restart)) s after the resume")
+            // A message takes 1 s at this sink; the worker polls every 0.3 s.
+            #expect(restart < 4, "the resumed issue stood still for \(restart) s (a renewal comes every 5 s)")
+            #expect(try await Self.waitUntil(seconds: 90, every: .milliseconds(500)) {
+                try await DeliveryCrashTests.status(cli)["state"] as? String == "sent"
+            })
+            kill(worker.process.processIdentifier, SIGTERM)
+            try await onThread { worker.process.waitUntilExit() }
+            let output = try worker.output()
+            #expect(worker.process.terminationStatus == 0, "\(output)")
+            let copies = try DeliveryCrashTests.tally(sink)
+            #expect(copies.count == count && copies.values.allSatisfy { $0.count == 1 }, "everyone once")
+        }
+    }
+
     // MARK: The rate budget over a minute
 
     @Test("two workers at ?rate=100 for over a minute: within 10 % of 100/s, and every 10 s window within the bucket's bound")
@@ -182,7 +238,7 @@ struct DeliverySignalTests {
             let rate = 100.0, count = 6300, workers = 2, concurrency = 4
             let (cli, issue) = try await DeliveryCrashTests.setUp(
                 database: database.url, sink: sink, count: count, lease: 10, extra: ["LISTCTL_TRANSPORT": sink.transportURL + "&rate=\(Int(rate))"])
-            try await Self.schedule(cli, issue)
+            try await DeliveryCrashTests.schedule(cli, issue)
             let processes = try (0..<workers).map { n in
                 try cli.start(["worker", "--poll", "0.3", "--concurrency", String(concurrency)], logging: "worker\(n)")
             }
@@ -232,13 +288,6 @@ struct DeliverySignalTests {
     }
 
     // MARK: Helpers
-
-    /// Schedules the issue a second ahead, so that a worker takes it.
-    static func schedule(_ cli: CLI, _ issue: URL) async throws {
-        let at = ISO8601DateFormatter().string(from: Date().addingTimeInterval(1))
-        let scheduled = try await cli.run("send", issue.path, "--list", "crash", "--yes", "--at", at)
-        #expect(scheduled.status == 0, "\(scheduled.stderr)")
-    }
 
     /// Sends `signal` to `process` once `condition` has held for `delay` seconds; returns when it was sent, or nil
     /// if the condition did not hold within `seconds`. The polling and the kill run on a thread of their own: on a

@@ -340,6 +340,7 @@ public final class DeliveryEngine: Sendable {
             switch outcome {
             case .success(let receipt):
                 await state.accepted()
+                let acknowledged = ContinuousClock.now
                 let rows = try await record(
                     LedgerSQL.acknowledge, issueID, subscriberID, part, owner, receipt.providerMessageID)
                 guard let state: String = try rows.first?.decode(at: 0) else {
@@ -351,6 +352,10 @@ public final class DeliveryEngine: Sendable {
                     $0.messagesSent += 1
                     if state == "sent" { $0.delivered += 1 }
                 }
+                // Each acknowledgement also reads the issue's state, so a pause or a cancel stops every sender of
+                // this process at its next message, not at its next renewal (§8).
+                let issueState: String = try rows[0].decode(at: 1)
+                if issueState != "sending" { await leases.observed(issue: issueID, state: issueState, at: acknowledged) }
                 if state != "pending" && state != "sent" { return }  // cancelled meanwhile: the part is recorded, nothing more
             case .failure(let error):
                 try await recordFailure(error, issueID: issueID, subscriberID: subscriberID, part: part, attempts: row.attempts)
@@ -591,6 +596,8 @@ actor LeaseKeeper {
     private var lost: [Int64: Set<Int64>] = [:]
     private var renewedAt: [Int64: ContinuousClock.Instant] = [:]
     private var stopped: Set<Int64> = []
+    /// When each issue was last claimed from: a claim saw it `sending`, which outdates any renewal begun before it.
+    private var claimedAt: [Int64: ContinuousClock.Instant] = [:]
     /// Rows whose first part was let on the wire (by ``check(issue:subscriber:)``), by issue.
     private var started: [Int64: Set<Int64>] = [:]
     /// Rows given back unstarted by ``takeIdle()``: not to be started.
@@ -607,6 +614,10 @@ actor LeaseKeeper {
         // The issue's renewal clock is the oldest lease it holds.
         if held[issue, default: []].isEmpty { renewedAt[issue] = now }
         held[issue, default: []].formUnion(subscribers)
+        // The claim found the issue sending (LedgerSQL.claim checks it): a pause seen earlier is over. Without this a
+        // paused and resumed issue stayed stopped in this process, each claim released at once, until a renewal.
+        stopped.remove(issue)
+        claimedAt[issue] = now
         for subscriber in subscribers {
             lost[issue]?.remove(subscriber)
             released[issue]?.remove(subscriber)
@@ -637,7 +648,16 @@ actor LeaseKeeper {
             held[issue]?.remove(subscriber)
         }
         if !kept.isEmpty { renewedAt[issue] = instant }
-        if issueState != "sending" { stopped.insert(issue) } else { stopped.remove(issue) }
+        observed(issue: issue, state: issueState, at: instant)
+    }
+
+    /// The issue's state as a statement begun at `instant` read it (a renewal, an acknowledgement).
+    func observed(issue: Int64, state: String, at instant: ContinuousClock.Instant) {
+        if state == "sending" {
+            stopped.remove(issue)
+        } else if instant >= claimedAt[issue] ?? instant {
+            stopped.insert(issue)
+        }
     }
 
     /// Whether the holder may put part of this row on the wire now.

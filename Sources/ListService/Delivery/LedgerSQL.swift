@@ -53,7 +53,7 @@ enum LedgerSQL {
             message_ids      = CASE WHEN $5::text IS NULL THEN message_ids ELSE message_ids || $5::text END,
             updated_at       = now()
         WHERE issue_id = $1 AND subscriber_id = $2 AND next_part = $3 AND lease_owner = $4
-        RETURNING state
+        RETURNING state, (SELECT i.state FROM issues i WHERE i.id = $1) AS issue_state
         """
 
     /// The CTE `e` that records a `failed` event for each row of `u`
