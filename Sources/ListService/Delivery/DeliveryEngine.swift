@@ -306,22 +306,7 @@ public final class DeliveryEngine: Sendable {
                 try await release(issue: issueID, subscribers: [subscriberID])
                 return
             }
-            switch await leases.check(issue: issueID, subscriber: subscriberID) {
-            case .released:
-                return
-            case .lost:
-                logger.warning("delivery.lease_lost", metadata: ["issue.id": "\(issueID)", "subscriber.id": "\(subscriberID)"])
-                await state.count { $0.leasesLost += 1 }
-                return
-            case .issueStopped:
-                try await release(issue: issueID, subscribers: [subscriberID])
-                return
-            case .renewDue:
-                try await renew(issue: issueID)
-                guard case .ok = await leases.check(issue: issueID, subscriber: subscriberID) else { continue }
-            case .ok:
-                break
-            }
+            guard try await mayStart(issue: issueID, subscriber: subscriberID) else { return }
             let message: OutgoingMessage
             do {
                 message = try messages.message(part: part, for: row.recipient)
@@ -362,6 +347,35 @@ public final class DeliveryEngine: Sendable {
                 return
             }
         }
+    }
+
+    /// Whether part of this row may go on the wire now; when not, the row is
+    /// given back or left to its lease, and the caller sends nothing more of it.
+    /// A renewal that came back too late to trust (the database stalled past
+    /// two thirds of the lease) is tried again for the same part: moving on to
+    /// the next part instead would put part n + 1 on the wire before part n.
+    private func mayStart(issue issueID: Int64, subscriber subscriberID: Int64) async throws -> Bool {
+        for _ in 0..<3 {
+            switch await leases.check(issue: issueID, subscriber: subscriberID) {
+            case .ok:
+                return true
+            case .released:
+                return false
+            case .lost:
+                logger.warning("delivery.lease_lost", metadata: ["issue.id": "\(issueID)", "subscriber.id": "\(subscriberID)"])
+                await state.count { $0.leasesLost += 1 }
+                return false
+            case .issueStopped:
+                try await release(issue: issueID, subscribers: [subscriberID])
+                return false
+            case .renewDue:
+                try await renew(issue: issueID)
+            }
+        }
+        // Three renewals and the lease is still not fresh: the database is too slow to hold leases; the row goes back.
+        logger.warning("delivery: renewals too slow to hold the lease; row released", metadata: ["issue.id": "\(issueID)", "subscriber.id": "\(subscriberID)"])
+        try await release(issue: issueID, subscribers: [subscriberID])
+        return false
     }
 
     private func recordFailure(_ error: TransportError, issueID: Int64, subscriberID: Int64, part: Int, attempts: Int) async throws {
@@ -647,7 +661,8 @@ actor LeaseKeeper {
             lost[issue, default: []].insert(subscriber)
             held[issue]?.remove(subscriber)
         }
-        if !kept.isEmpty { renewedAt[issue] = instant }
+        // Two renewals can finish out of order: the lease runs from the later start.
+        if !kept.isEmpty { renewedAt[issue] = max(renewedAt[issue] ?? instant, instant) }
         observed(issue: issue, state: issueState, at: instant)
     }
 

@@ -70,7 +70,7 @@ struct SubscriberRowMapper {
         case .mailchimp:
             createdAt = column(["optin_time", "confirm_time"])
             if folded.contains("unsub_time") {
-                fixedStatus = ("unsubscribed", "unsubscribed")
+                fixedStatus = ("unsubscribed", nil)
             } else if folded.contains("clean_time") {
                 fixedStatus = ("bounced", "hard_bounce")
             } else {
@@ -171,14 +171,16 @@ struct SubscriberRowMapper {
             }
             state = mapped
         }
-        if unsubscribed >= 0, try Self.boolean(fields[unsubscribed], column: header[unsubscribed]) {
-            state = ("unsubscribed", "unsubscribed")
+        // An export is of one list: leaving it is leaving this list (docs/SUPPRESSION.md), not every list.
+        if unsubscribed >= 0, try Self.boolean(fields[unsubscribed], column: header[unsubscribed]), state.suppression == nil {
+            state = ("unsubscribed", nil)
         }
-        if emailDisabled >= 0, try Self.boolean(fields[emailDisabled], column: header[emailDisabled]) {
-            state = ("unsubscribed", "unsubscribed")
+        if emailDisabled >= 0, try Self.boolean(fields[emailDisabled], column: header[emailDisabled]), state.suppression == nil {
+            state = ("unsubscribed", nil)
         }
-        if subscribedToEmails >= 0, !(try Self.boolean(fields[subscribedToEmails], column: header[subscribedToEmails], empty: true)) {
-            state = ("unsubscribed", "unsubscribed")
+        if subscribedToEmails >= 0, !(try Self.boolean(fields[subscribedToEmails], column: header[subscribedToEmails], empty: true)),
+           state.suppression == nil {
+            state = ("unsubscribed", nil)
         }
         if suppressedColumn >= 0, try Self.boolean(fields[suppressedColumn], column: header[suppressedColumn]), state.suppression == nil {
             state = (state.status == "active" || state.status == "pending" ? "unsubscribed" : state.status, "imported")
@@ -221,6 +223,9 @@ struct SubscriberRowMapper {
     }
 
     /// The status and suppression a status word means, across services.
+    /// Leaving (unsubscribed, disabled, removed) is of the export's list only;
+    /// a bounce, a complaint or a service's own block list is of the address,
+    /// so it suppresses it on every list (docs/SUPPRESSION.md).
     static func status(word: String) -> (status: String, suppression: String?)? {
         switch word.trimmedSpaces.lowercased() {
         case "", "active", "subscribed", "confirmed", "enabled", "regular", "premium", "gifted", "churning", "paused", "trialed",
@@ -228,8 +233,10 @@ struct SubscriberRowMapper {
             return ("active", nil)
         case "pending", "unconfirmed", "unactivated", "opt_in_pending":
             return ("pending", nil)
-        case "unsubscribed", "disabled", "removed", "inactive", "blocklisted", "blacklisted", "spammy", "opted_out", "no":
-            return ("unsubscribed", "unsubscribed")
+        case "unsubscribed", "disabled", "removed", "inactive", "opted_out", "no":
+            return ("unsubscribed", nil)
+        case "blocklisted", "blacklisted", "spammy":
+            return ("unsubscribed", "imported")
         case "bounced", "cleaned", "undeliverable", "hard_bounce", "hard_bounced":
             return ("bounced", "hard_bounce")
         case "complained", "complaint", "spam", "spam_complaint":
