@@ -25,6 +25,7 @@ struct Listctl: AsyncParsableCommand {
             SendCommand.self,
             DeliverCommand.self,
             WorkerCommand.self,
+            ServeCommand.self,
             CancelCommand.self,
             PauseCommand.self,
             ResumeCommand.self,

@@ -30,6 +30,13 @@ public struct ListStore: Sendable {
         return list
     }
 
+    /// The list with this id (a token names its list by id), or `nil`.
+    public func find(id: Int64) async throws -> MailingList? {
+        try await database.pool.withConnection { connection in
+            try await connection.query("SELECT \(Self.columns) FROM lists WHERE id = $1", id).first.map(Self.decode)
+        }
+    }
+
     static func find(_ slug: String, on connection: PostgresConnection) async throws -> MailingList? {
         try await connection.query("SELECT \(columns) FROM lists WHERE slug = $1", slug).first.map(decode)
     }

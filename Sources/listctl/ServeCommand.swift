@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import ListService
+import Mailer
+import ServiceLifecycle
+import UnixSignals
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "The HTTP service behind a reverse proxy: one-click unsubscribe and /healthz, and a delivery worker.",
+        discussion: """
+            Answers under every list's public root (its --base-url, else LISTCTL_BASE_URL/<slug>), by the \
+            Host header and the path prefix: GET /…/unsubscribe/TOKEN shows a page with a button, POST \
+            unsubscribes (RFC 8058 one-click with List-Unsubscribe=One-Click). GET /healthz: 200 when the \
+            database answers, else 503. Unless --no-worker, a delivery worker runs in the same process. \
+            SIGTERM or Ctrl-C stops both cleanly.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Address to listen on (a reverse proxy in front of it).") var host = "127.0.0.1"
+    @Option(help: "Port to listen on; 0 picks a free one (printed).") var port = 8080
+    @Flag(help: "Do not run a delivery worker in this process.") var noWorker = false
+
+    func validate() throws {
+        if !(0...65535).contains(port) { throw ValidationError("--port \(port): must be 0 to 65535") }
+    }
+
+    func run() async throws {
+        let configuration = global.configuration()
+        try await global.withDatabase(maximumConnections: 8) { database in
+            let (secrets, notice) = try TokenSecrets.load(configuration)
+            if let notice { printError(notice) }
+            let http = SubscriberHTTPService(database: database, configuration: configuration, secrets: secrets, logger: global.logger)
+            let host = host
+            let application = http.application(host: host, port: port) { bound in
+                printError("serve: listening on http://\(host):\(bound)")
+            }
+            var services: [any Service] = [application]
+            var engine: DeliveryEngine?
+            if !noWorker {
+                let worker = try DeliveryRun.engine(global: global, database: database, concurrency: nil, rate: nil)
+                engine = worker
+                services.append(DeliveryWorker(engine: worker, logger: global.logger))
+                printError("serve: a delivery worker sends via \(worker.transport.displayName)")
+            }
+            let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: global.logger)
+            do {
+                try await group.run()
+            } catch {
+                await engine?.transport.close()
+                throw error
+            }
+            await engine?.transport.close()
+            printError("serve: stopped")
+        }
+    }
+}
