@@ -7,8 +7,9 @@ APT_PACKAGES=(
     pkg-config libpq-dev libcurl4-openssl-dev libssl-dev
     libcmark-gfm-dev libcmark-gfm-extensions-dev cmark-gfm
     postgresql postgresql-contrib postfix swaks hyperfine openssl spin gcc time
+    chromium chromium-driver
 )
-PIP_PACKAGES=(aiosmtpd dkimpy pynacl "moto[server]" botocore)
+PIP_PACKAGES=(aiosmtpd dkimpy pynacl "moto[server]" botocore selenium)
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 
@@ -26,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-upgrade "${missing[@]}" >/dev/null
 fi
 
-if ! { python3 -c "import aiosmtpd, dkim, nacl, moto, flask, flask_cors, botocore" 2>/dev/null && command -v moto_server >/dev/null; }; then
+if ! { python3 -c "import aiosmtpd, dkim, nacl, moto, flask, flask_cors, botocore, selenium" 2>/dev/null && command -v moto_server >/dev/null; }; then
     echo "setup: installing Python test tools: ${PIP_PACKAGES[*]}" >&2
     python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi

@@ -79,7 +79,9 @@ struct ServeCLITests {
 
     /// Sends a one-part issue of list `slug` into an outbox and returns each recipient's unsubscribe path
     /// (`/SLUG/unsubscribe/TOKEN`, from the List-Unsubscribe header).
-    static func sendAndReadLinks(_ fixture: Fixture, slug: String, name: String) async throws -> [String: String] {
+    static func sendAndReadLinks(
+        _ fixture: Fixture, slug: String, name: String, base: String = "https://news.example.org"
+    ) async throws -> [String: String] {
         let outbox = fixture.work.appendingPathComponent("outbox-\(name)")
         let (sent, _) = try await fixture.send(
             try fixture.shortIssue(name, subject: "Issue \(name)"), list: slug, env: ["LISTCTL_TRANSPORT": "outbox://\(outbox.path)"])
@@ -93,7 +95,7 @@ struct ServeCLITests {
             let lines = head.components(separatedBy: "\r\n")
             guard let to = lines.first(where: { $0.lowercased().hasPrefix("to:") }),
                   let unsubscribe = lines.first(where: { $0.lowercased().hasPrefix("list-unsubscribe:") }),
-                  let range = unsubscribe.range(of: "https://news.example.org")
+                  let range = unsubscribe.range(of: base)
             else { continue }
             let address = to.split(separator: "<").last.map { String($0.prefix { $0 != ">" }) } ?? to
             links[address] = String(unsubscribe[range.upperBound...].prefix { $0 != ">" })
@@ -226,6 +228,57 @@ struct ServeCLITests {
                 let stopped = try second.stop()
                 #expect(second.started.process.terminationStatus == 0, "\(stopped)")
             }
+        }
+    }
+
+    @Test("the unsubscribe page in headless Chromium on a phone-sized window: one button, no script, fits the screen; the click unsubscribes; a forged link gets the refusal page; a screenshot of each")
+    func unsubscribeInABrowser() async throws {
+        // The links as mailed (https://news.example.org/…), followed over http: Chromium resolves news.example.org to
+        // serve's loopback port (--host-resolver-rules), so the Host header is the list's, as behind a proxy.
+        try await DeliveryCLITests.withFixture { fixture in
+            let people = DeliveryCLITests.people("cy", 1)
+            try await fixture.makeList("monthly", people)
+            let links = try await Self.sendAndReadLinks(fixture, slug: "monthly", name: "first")
+            let path = try #require(links[people[0].email], "\(links)")
+            let server = try await Self.serve(fixture.cli())
+            defer { _ = try? server.stop() }
+            let shots = ProcessInfo.processInfo.environment["LISTCTL_SCREENSHOTS"].map { URL(fileURLWithPath: $0) }
+                ?? fixture.work.appendingPathComponent("screenshots")
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("tools/browser_pages.py")
+            let base = "http://news.example.org"
+            let token = String(path.split(separator: "/").last ?? "")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script.path, "unsubscribe", "--url", base + path,
+                                 "--bad-url", base + "/monthly/unsubscribe/" + String(token.dropLast(2)), "--shots", shots.path,
+                                 "--map", "MAP news.example.org 127.0.0.1:\(server.port)"]
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            let (status, stdout, stderr) = try await onThread { () -> (Int32, String, String) in
+                try process.run()
+                let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+            }
+            print("measured: browser saw \(stdout)")
+            print("screenshots: \(shots.path)")
+            #expect(status == 0, "\(stdout) \(stderr)")
+            let seen = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: [String: Any]] ?? [:]
+            for page in ["form", "done", "bad"] {
+                #expect(seen[page]?["scripts"] as? Int == 0, "\(page): no JavaScript")
+                #expect(seen[page]?["fitsPhone"] as? Bool == true, "\(page): fits a 390-pixel screen")
+                #expect(seen[page]?["lang"] as? String == "en")
+            }
+            #expect((seen["form"]?["title"] as? String)?.contains("The monthly letter") == true)
+            #expect((seen["done"]?["url"] as? String) == base + path, "no redirect after the POST")
+            for name in ["unsubscribe.png", "unsubscribed.png", "invalid-link.png"] {
+                let size = (try? FileManager.default.attributesOfItem(atPath: shots.appendingPathComponent(name).path)[.size] as? Int) ?? 0
+                #expect(size > 1000, "\(name) kept")
+            }
+            #expect(try await Self.status(fixture, people[0].email, list: "monthly") == "unsubscribed")
+            #expect(try await Self.events(fixture, people[0].email) == ["unsubscribed:link"])
         }
     }
 }
