@@ -20,6 +20,7 @@ struct Listctl: AsyncParsableCommand {
             StatusCommand.self,
             ImportCommand.self,
             SubscribersCommand.self,
+            SuppressionsCommand.self,
             IssuesCommand.self,
             PreviewCommand.self,
             SendCommand.self,

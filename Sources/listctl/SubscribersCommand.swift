@@ -6,8 +6,73 @@ struct SubscribersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscribers",
         abstract: "Work with subscribers.",
-        subcommands: [Export.self]
+        subcommands: [Show.self, Unsubscribe.self, Export.self]
     )
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One person: their status on each list, suppression, and latest events.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The address.") var email: String
+        @Flag(help: "One JSON object.") var json = false
+
+        func run() async throws {
+            try await global.withDatabase(shortStatements: true) { database in
+                let record = try await SubscriberRecord.load(email, database: database)
+                if json { return try printJSON(record) }
+                print("\(record.email)\(record.name.isEmpty ? "" : " (\(record.name))"), since \(formatTimestamp(record.createdAt))")
+                if let suppression = record.suppression {
+                    print("suppressed everywhere: \(suppression.reason) since \(formatTimestamp(suppression.createdAt)) (\(suppression.detail))")
+                } else {
+                    print("not suppressed")
+                }
+                if record.subscriptions.isEmpty {
+                    print("on no list")
+                } else {
+                    printTable(["list", "status", "since", "subscribed"], record.subscriptions.map {
+                        [$0.list, $0.status, formatTimestamp($0.statusChangedAt), formatTimestamp($0.subscribedAt)]
+                    })
+                }
+                if !record.events.isEmpty {
+                    print("latest events:")
+                    printTable(["when", "event", "list", "issue", "detail"], record.events.map {
+                        [formatTimestamp($0.occurredAt), $0.kind, $0.list ?? "", $0.issue.map(String.init) ?? "", $0.detail]
+                    })
+                }
+            }
+        }
+    }
+
+    struct Unsubscribe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Unsubscribe EMAIL from one list (--list), or from all and suppress it (--all).",
+            discussion: "As the person's own link would: idempotent, with an event. Nothing but their own confirmation brings them back."
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The address.") var email: String
+        @Option(help: "The list to leave.") var list: String?
+        @Flag(help: "Every list, and suppress the address.") var all = false
+
+        func validate() throws {
+            if (list == nil) == !all { throw ValidationError("say --list SLUG (one list) or --all (every list, and suppressed)") }
+        }
+
+        func run() async throws {
+            try await global.withDatabase { database in
+                let changes = SubscriptionChanges(database: database)
+                if let list {
+                    switch try await changes.unsubscribe(email: email, list: list) {
+                    case .unsubscribed: print("unsubscribed \(email) from \(list)")
+                    case .alreadyStopped(let status): print("\(email) is already \(status) on \(list); nothing changed")
+                    case .unknown: break
+                    }
+                } else {
+                    let lists = try await changes.unsubscribeEverywhere(email: email, source: "cli")
+                    print("suppressed \(email) everywhere" + (lists.isEmpty ? "" : "; unsubscribed from \(lists.joined(separator: ", "))"))
+                }
+            }
+        }
+    }
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -30,6 +30,52 @@ public struct SubscriptionChanges: Sendable {
         }
     }
 
+    /// `listctl subscribers unsubscribe EMAIL --list SLUG`: as the person's own link would.
+    /// - Throws: `.notFound` for an unknown list, or an address not on it.
+    public func unsubscribe(email: String, list slug: String) async throws -> UnsubscribeOutcome {
+        let address = try SuppressionList.key(email)
+        let list = try await ListStore(database: database).require(slug)
+        let subscriber: Int64? = try await database.pool.withConnection { connection in
+            try await connection.query("SELECT id FROM subscribers WHERE email_key = lower($1)", address).first?.decode(at: 0)
+        }
+        guard let subscriber else {
+            throw ListServiceError(code: .notFound, message: "\(address) is not a subscriber (nothing changed); see `listctl subscribers show`")
+        }
+        let outcome = try await unsubscribe(listID: list.id, subscriberID: subscriber, issueID: nil, source: "cli")
+        if case .unknown = outcome {
+            throw ListServiceError(code: .notFound, message: "\(address) is not on \(slug) (nothing changed)")
+        }
+        return outcome
+    }
+
+    /// `listctl subscribers unsubscribe EMAIL --all` ("unsubscribe from all"): the address is suppressed
+    /// (reason `unsubscribed`) and every subscription that still mails is unsubscribed, each with its event.
+    /// - Returns: the slugs of the lists it was unsubscribed from.
+    public func unsubscribeEverywhere(email: String, source: String) async throws -> [String] {
+        let address = try SuppressionList.key(email)
+        return try await database.pool.withConnection { connection in
+            try await connection.transaction { connection in
+                try await connection.query("""
+                    INSERT INTO suppressions (email_key, reason, detail) VALUES (lower($1), 'unsubscribed', 'unsubscribe from all (' || $2 || ')')
+                    ON CONFLICT (email_key) DO NOTHING
+                    """, address, source)
+                return try await connection.query("""
+                    WITH changed AS (
+                        UPDATE subscriptions s SET status = 'unsubscribed', status_changed_at = now(), unsubscribed_at = now()
+                        FROM subscribers sub
+                        WHERE sub.id = s.subscriber_id AND sub.email_key = lower($1) AND s.status IN ('active', 'pending')
+                        RETURNING s.list_id, s.subscriber_id, sub.email_key
+                    ), event AS (
+                        INSERT INTO events (kind, list_id, subscriber_id, email_key, detail)
+                        SELECT 'unsubscribed', list_id, subscriber_id, email_key, jsonb_build_object('source', $2::text, 'all', true) FROM changed
+                        RETURNING 1
+                    )
+                    SELECT l.slug FROM changed c JOIN lists l ON l.id = c.list_id ORDER BY l.slug
+                    """, address, source).map { try $0.decode(String.self, at: 0) }
+            }
+        }
+    }
+
     /// One statement: the change, its event, and the status before (for the page's answer).
     static let unsubscribe = """
         WITH before AS (

@@ -1,0 +1,116 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// `listctl suppressions list|add|remove` and `listctl subscribers
+/// show|unsubscribe`, against a real database, with sends into an outbox to
+/// see who is mailed afterwards.
+@Suite("Subscriber admin: suppressions, unsubscribe by address, show")
+struct SubscriberAdminCLITests {
+    typealias Fixture = DeliveryCLITests.Fixture
+
+    static func json(_ result: CLI.Result) -> Any? { try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) }
+
+    /// Who a send of a fresh one-part issue to `slug` mails.
+    static func mailed(_ fixture: Fixture, _ slug: String, _ name: String) async throws -> Set<String> {
+        Set(try await ServeCLITests.sendAndReadLinks(fixture, slug: slug, name: name).keys)
+    }
+
+    @Test("suppressions: bad address or reason refused with nothing stored; add stops mail on every list; again is a no-op; remove lifts it but resubscribes nobody; remove of an unknown address is an error")
+    func suppressions() async throws {
+        try await DeliveryCLITests.withFixture { fixture in
+            let people = DeliveryCLITests.people("dee", 3)
+            try await fixture.makeList("monthly", people)
+            try await fixture.makeList("weekly", people)
+            let emails = people.map(\.email).sorted()
+
+            for (arguments, expected) in [
+                (["suppressions", "add", "not an address"], "not an address"),
+                (["suppressions", "add", "a@b@example.com"], "a@b@example.com"),
+                (["suppressions", "add", emails[0], "--reason", "because"], "--reason because"),
+            ] {
+                let refused = try await fixture.cli().run(arguments)
+                #expect(refused.status != 0, "\(arguments)")
+                #expect(refused.stderr.contains(expected), "\(arguments): \(refused.stderr)")
+            }
+            let empty = try await fixture.run("suppressions", "list", "--json")
+            #expect(empty.status == 0 && (Self.json(empty) as? [Any])?.isEmpty == true, "nothing stored: \(empty.stdout)")
+
+            let added = try await fixture.run("suppressions", "add", emails[0].uppercased(), "--detail", "asked by phone")
+            #expect(added.status == 0 && added.stdout.contains("suppressed"), "\(added.stderr)")
+            let again = try await fixture.run("suppressions", "add", emails[0], "--reason", "complaint")
+            #expect(again.status == 0 && again.stdout.contains("already suppressed"), "\(again.stdout)")
+            let listed = try await fixture.run("suppressions", "--json")
+            let entries = Self.json(listed) as? [[String: Any]] ?? []
+            #expect(entries.count == 1 && entries.first?["email"] as? String == emails[0], "\(listed.stdout)")
+            #expect(entries.first?["reason"] as? String == "manual" && entries.first?["detail"] as? String == "asked by phone", "the first add stands")
+
+            #expect(try await Self.mailed(fixture, "monthly", "m1") == Set(emails.dropFirst()), "suppressed: not mailed on monthly")
+            #expect(try await Self.mailed(fixture, "weekly", "w1") == Set(emails.dropFirst()), "nor on weekly")
+
+            // A bounced subscription stays bounced when its address's suppression is lifted.
+            try await withConnection(to: fixture.database) { connection in
+                _ = try await connection.query("""
+                    UPDATE subscriptions SET status = 'bounced' FROM subscribers sub, lists l
+                    WHERE sub.id = subscriptions.subscriber_id AND l.id = subscriptions.list_id AND sub.email_key = $1 AND l.slug = 'weekly'
+                    """, emails[0])
+            }
+            let removed = try await fixture.run("suppressions", "remove", emails[0])
+            #expect(removed.status == 0 && removed.stdout.contains("was manual"), "\(removed.stdout) \(removed.stderr)")
+            #expect(try await Self.mailed(fixture, "monthly", "m2") == Set(emails), "active on monthly: mailed again")
+            #expect(try await Self.mailed(fixture, "weekly", "w2") == Set(emails.dropFirst()), "bounced on weekly: still not")
+            let unknown = try await fixture.run("suppressions", "remove", emails[0])
+            #expect(unknown.status != 0 && unknown.stderr.contains("is not suppressed"), "\(unknown.stderr)")
+
+            let shown = try await fixture.run("subscribers", "show", emails[0], "--json")
+            let events = (Self.json(shown) as? [String: Any])?["events"] as? [[String: Any]] ?? []
+            let actions = events.filter { $0["kind"] as? String == "suppressed" }.compactMap { $0["detail"] as? String }
+            #expect(actions.count == 2 && actions[0].contains("removed") && actions[1].contains("added"), "\(actions)")
+        }
+    }
+
+    @Test("subscribers unsubscribe --list leaves that list only, again says so; --all suppresses and leaves every list; unknown list, unknown person, neither flag: errors, nothing changed; show tells it all")
+    func unsubscribeByAddress() async throws {
+        try await DeliveryCLITests.withFixture { fixture in
+            let people = DeliveryCLITests.people("eli", 3)
+            try await fixture.makeList("monthly", people)
+            try await fixture.makeList("weekly", people)
+            let emails = people.map(\.email).sorted()
+
+            for (arguments, expected) in [
+                (["subscribers", "unsubscribe", emails[0]], "--list SLUG"),
+                (["subscribers", "unsubscribe", emails[0], "--list", "monthly", "--all"], "--list SLUG"),
+                (["subscribers", "unsubscribe", emails[0], "--list", "nope"], "no list named \"nope\""),
+                (["subscribers", "unsubscribe", "nobody@example.net", "--list", "monthly"], "is not a subscriber"),
+                (["subscribers", "show", "nobody@example.net"], "no subscriber nobody@example.net"),
+            ] {
+                let refused = try await fixture.cli().run(arguments)
+                #expect(refused.status != 0, "\(arguments)")
+                #expect(refused.stderr.contains(expected), "\(arguments): \(refused.stderr)")
+            }
+
+            let one = try await fixture.run("subscribers", "unsubscribe", emails[0], "--list", "monthly")
+            #expect(one.status == 0 && one.stdout.contains("unsubscribed"), "\(one.stderr)")
+            let again = try await fixture.run("subscribers", "unsubscribe", emails[0], "--list", "monthly")
+            #expect(again.status == 0 && again.stdout.contains("already unsubscribed"), "\(again.stdout)")
+            #expect(try await Self.mailed(fixture, "monthly", "m1") == Set(emails.dropFirst()))
+            #expect(try await Self.mailed(fixture, "weekly", "w1") == Set(emails), "still on weekly")
+
+            let all = try await fixture.run("subscribers", "unsubscribe", emails[1], "--all")
+            #expect(all.status == 0 && all.stdout.contains("unsubscribed from monthly, weekly"), "\(all.stdout) \(all.stderr)")
+            #expect(try await Self.mailed(fixture, "monthly", "m2") == [emails[2]])
+            #expect(try await Self.mailed(fixture, "weekly", "w2") == [emails[0], emails[2]])
+
+            let shown = try await fixture.run("subscribers", "show", emails[1], "--json")
+            let record = Self.json(shown) as? [String: Any] ?? [:]
+            let statuses = (record["subscriptions"] as? [[String: Any]] ?? []).map { "\($0["list"] ?? "")=\($0["status"] ?? "")" }
+            #expect(statuses == ["monthly=unsubscribed", "weekly=unsubscribed"], "\(shown.stdout)")
+            #expect((record["suppression"] as? [String: Any])?["reason"] as? String == "unsubscribed")
+            let kinds = (record["events"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+            #expect(kinds.filter { $0 == "unsubscribed" }.count == 2, "\(kinds)")
+            let text = try await fixture.run("subscribers", "show", emails[0])
+            #expect(text.status == 0 && text.stdout.contains("not suppressed") && text.stdout.contains("monthly"), "\(text.stdout)")
+        }
+    }
+}
