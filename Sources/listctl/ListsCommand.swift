@@ -6,7 +6,7 @@ struct ListsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lists",
         abstract: "Show, create and change mailing lists.",
-        subcommands: [Show.self, Create.self, Set.self],
+        subcommands: [Show.self, Create.self, Set.self, Delete.self],
         defaultSubcommand: Show.self
     )
 
@@ -62,6 +62,39 @@ struct ListsCommand: AsyncParsableCommand {
                 printTable(
                     ["SLUG", "NAME", "FROM", "BASE URL", "TEMPLATE"],
                     lists.map { [$0.slug, $0.name, $0.from ?? "-", $0.baseURL ?? "-", $0.template == nil ? "built-in" : "own"] })
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a list: its subscriptions, issues and delivery records. Subscribers, suppressions and events stay.",
+            discussion: "Refused while one of its issues is scheduled, sending or paused. On a terminal it asks you to type the slug; with no terminal it needs --yes."
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The list.") var slug: String
+        @Flag(help: "Do not ask.") var yes = false
+        @Flag(help: "Print what was deleted as JSON.") var json = false
+
+        func run() async throws {
+            try await global.withDatabase { database in
+                let store = ListStore(database: database)
+                guard try await store.find(slug) != nil else {
+                    throw ListServiceError(code: .notFound, message: "no list named \"\(slug)\"; see `listctl lists`")
+                }
+                if !yes {
+                    guard isatty(STDIN_FILENO) == 1 else {
+                        throw ValidationError("no terminal to confirm on: add --yes to delete list \(slug) with its subscriptions and issues")
+                    }
+                    FileHandle.standardError.write(Data("Delete list \(slug), its subscriptions, issues and delivery records? Type the slug to confirm: ".utf8))
+                    guard readLine()?.trimmingCharacters(in: .whitespaces) == slug else {
+                        print("not deleted")
+                        return
+                    }
+                }
+                let deleted = try await store.delete(slug)
+                if json { return try printJSON(deleted) }
+                print("deleted list \(slug): \(deleted.subscriptions) subscription(s), \(deleted.issues) issue(s)")
             }
         }
     }

@@ -113,4 +113,51 @@ struct SubscriberAdminCLITests {
             #expect(text.status == 0 && text.stdout.contains("not suppressed") && text.stdout.contains("monthly"), "\(text.stdout)")
         }
     }
+
+    @Test("lists delete: no --yes without a terminal, a scheduled issue, an unknown list: refused, nothing deleted; after cancel: the list, its subscriptions and issues go, subscribers, suppressions and events stay, the other list is untouched")
+    func deleteList() async throws {
+        try await DeliveryCLITests.withFixture { fixture in
+            let people = DeliveryCLITests.people("fay", 3)
+            try await fixture.makeList("monthly", people)
+            try await fixture.makeList("weekly", people)
+            _ = try await Self.mailed(fixture, "monthly", "sent-one")
+            let (scheduled, status) = try await fixture.send(
+                try fixture.shortIssue("later", subject: "Later"), list: "monthly", ["--at", DeliveryCLITests.at(3600).text])
+            #expect(scheduled.status == 0, "\(scheduled.stderr)")
+            let issue = try #require(DeliveryCLITests.int(status?["issue"]))
+            _ = try await fixture.run("suppressions", "add", people[0].email)
+
+            func counts() async throws -> [Int] {
+                try await withConnection(to: fixture.database) { connection in
+                    let row = try await connection.query("""
+                        SELECT (SELECT count(*) FROM lists), (SELECT count(*) FROM subscriptions), (SELECT count(*) FROM issues),
+                               (SELECT count(*) FROM subscribers), (SELECT count(*) FROM suppressions), (SELECT count(*) FROM events),
+                               (SELECT count(*) FROM deliveries)
+                        """)[0]
+                    return try (0..<7).map { try row.decode(Int.self, at: $0) }
+                }
+            }
+            let before = try await counts()
+            let noTerminal = try await fixture.run("lists", "delete", "monthly")
+            #expect(noTerminal.status != 0 && noTerminal.stderr.contains("add --yes"), "\(noTerminal.stderr)")
+            let live = try await fixture.run("lists", "delete", "monthly", "--yes")
+            #expect(live.status != 0 && live.stderr.contains("listctl cancel \(issue)"), "\(live.stderr)")
+            let unknown = try await fixture.run("lists", "delete", "nope", "--yes")
+            #expect(unknown.status != 0 && unknown.stderr.contains("no list named \"nope\""), "\(unknown.stderr)")
+            #expect(try await counts() == before, "nothing deleted")
+
+            #expect(try await fixture.run("cancel", String(issue)).status == 0)
+            let deleted = try await fixture.run("lists", "delete", "monthly", "--yes", "--json")
+            #expect(deleted.status == 0, "\(deleted.stderr)")
+            let answer = (try? JSONSerialization.jsonObject(with: Data(deleted.stdout.utf8))) as? [String: Any] ?? [:]
+            #expect(answer["subscriptions"] as? Int == 3 && answer["issues"] as? Int == 2, "\(deleted.stdout)")
+            let after = try await counts()
+            #expect(after[0] == before[0] - 1 && after[1] == before[1] - 3 && after[2] == before[2] - 2, "list, subscriptions, issues: \(before) → \(after)")
+            #expect(after[3] == before[3] && after[4] == before[4] && after[5] == before[5], "subscribers, suppressions, events stay")
+            #expect(after[6] == 0, "the ledger rows of its issues went with them")
+            #expect(try await Self.mailed(fixture, "weekly", "w1") == Set(people.dropFirst().map(\.email)))
+            let again = try await fixture.run("lists", "delete", "monthly", "--yes")
+            #expect(again.status != 0, "\(again.stdout)")
+        }
+    }
 }

@@ -30,6 +30,41 @@ public struct ListStore: Sendable {
         return list
     }
 
+    /// What deleting a list removed.
+    public struct Deleted: Sendable, Codable, Equatable {
+        public var slug: String
+        public var subscriptions: Int
+        public var issues: Int
+    }
+
+    /// Deletes the list with its subscriptions, issues, parts and ledger rows in one transaction. Subscribers
+    /// stay (they may be on other lists), and so do suppressions and the events (their list becomes NULL).
+    /// - Throws: `.notFound`; `.conflict` while one of its issues is scheduled, sending or paused
+    ///   (cancel it first: a worker must not be left sending to a list that is gone).
+    public func delete(_ slug: String) async throws -> Deleted {
+        try await database.pool.withConnection { connection in
+            try await connection.transaction { connection in
+                guard let row = try await connection.query("SELECT id FROM lists WHERE slug = $1 FOR UPDATE", slug).first else {
+                    throw ListServiceError(code: .notFound, message: "no list named \"\(slug)\"; see `listctl lists`")
+                }
+                let id: Int64 = try row.decode(at: 0)
+                let live = try await connection.query(
+                    "SELECT id, state FROM issues WHERE list_id = $1 AND state IN ('scheduled', 'sending', 'paused') ORDER BY id", id)
+                if let first = live.first {
+                    let issue: Int64 = try first.decode(at: 0), state: String = try first.decode(at: 1)
+                    throw ListServiceError(
+                        code: .conflict,
+                        message: "list \(slug) has issue \(issue) \(state): `listctl cancel \(issue)` first (what was sent stays recorded); nothing was deleted")
+                }
+                let counts = try await connection.query("""
+                    SELECT (SELECT count(*) FROM subscriptions WHERE list_id = $1), (SELECT count(*) FROM issues WHERE list_id = $1)
+                    """, id)[0]
+                try await connection.query("DELETE FROM lists WHERE id = $1", id)
+                return Deleted(slug: slug, subscriptions: try counts.decode(at: 0), issues: try counts.decode(at: 1))
+            }
+        }
+    }
+
     /// The list with this id (a token names its list by id), or `nil`.
     public func find(id: Int64) async throws -> MailingList? {
         try await database.pool.withConnection { connection in
