@@ -6,7 +6,7 @@ struct SubscribersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscribers",
         abstract: "Work with subscribers.",
-        subcommands: [Show.self, Unsubscribe.self, Export.self]
+        subcommands: [Show.self, Unsubscribe.self, ExportPerson.self, Export.self]
     )
 
     struct Show: AsyncParsableCommand {
@@ -39,6 +39,22 @@ struct SubscribersCommand: AsyncParsableCommand {
                         [formatTimestamp($0.occurredAt), $0.kind, $0.list ?? "", $0.issue.map(String.init) ?? "", $0.detail]
                     })
                 }
+            }
+        }
+    }
+
+    struct ExportPerson: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-person",
+            abstract: "Everything stored about one person, as one JSON object (a GDPR access request).",
+            discussion: "The subscriber, each subscription, the suppression, every event that names them, and every delivery of an issue to them."
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The address.") var email: String
+
+        func run() async throws {
+            try await global.withDatabase { database in
+                try printJSON(try await PersonalDataExport.load(email, database: database))
             }
         }
     }

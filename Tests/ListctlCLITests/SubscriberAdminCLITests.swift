@@ -160,4 +160,36 @@ struct SubscriberAdminCLITests {
             #expect(again.status != 0, "\(again.stdout)")
         }
     }
+
+    @Test("export-person: one JSON object with the subscriber, subscriptions, suppression, every event and each delivery (a compacted issue too); an unknown address is an error")
+    func exportPerson() async throws {
+        try await DeliveryCLITests.withFixture { fixture in
+            let people = DeliveryCLITests.people("gus", 2)
+            try await fixture.makeList("monthly", people)
+            try await fixture.makeList("weekly", people)
+            _ = try await Self.mailed(fixture, "monthly", "one")
+            _ = try await Self.mailed(fixture, "weekly", "two")
+            let compacted = try await fixture.run("db", "compact", "1", "--older-than", "0")
+            #expect(compacted.status == 0, "\(compacted.stdout) \(compacted.stderr)")
+            _ = try await fixture.run("subscribers", "unsubscribe", people[0].email, "--list", "weekly")
+
+            let exported = try await fixture.run("subscribers", "export-person", people[0].email.uppercased())
+            #expect(exported.status == 0, "\(exported.stderr)")
+            let object = try #require((try? JSONSerialization.jsonObject(with: Data(exported.stdout.utf8))) as? [String: Any], "\(exported.stdout)")
+            let subscriber = object["subscriber"] as? [String: Any] ?? [:]
+            #expect(subscriber["email"] as? String == people[0].email)
+            let statuses = (subscriber["subscriptions"] as? [[String: Any]] ?? []).map { "\($0["list"] ?? "")=\($0["status"] ?? "")" }
+            #expect(statuses == ["monthly=active", "weekly=unsubscribed"], "\(statuses)")
+            let kinds = (subscriber["events"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+            // Imports record an event only for addresses that stop mail, so the one event here is the unsubscribe.
+            #expect(kinds == ["unsubscribed"], "\(kinds)")
+            let deliveries = object["deliveries"] as? [[String: Any]] ?? []
+            #expect(deliveries.map { "\($0["issue"] ?? "")/\($0["list"] ?? "")/\($0["state"] ?? "")/\($0["partsSent"] ?? "")" } == ["1/monthly/sent/1", "2/weekly/sent/1"],
+                    "the compacted issue 1 is there too: \(deliveries)")
+            #expect(!exported.stdout.contains(people[1].email), "nobody else's data")
+
+            let unknown = try await fixture.run("subscribers", "export-person", "nobody@example.net")
+            #expect(unknown.status != 0 && unknown.stderr.contains("no subscriber"), "\(unknown.stderr)")
+        }
+    }
 }

@@ -27,11 +27,11 @@ public struct SubscriberRecord: Sendable, Codable {
     public var attributes: String
     public var subscriptions: [Subscription]
     public var suppression: SuppressionList.Entry?
-    /// The latest 50, newest first.
+    /// Newest first: the latest 50 for `show`, all of them for `export-person`.
     public var events: [Event]
 
     /// The record of `email`; `.notFound` if there is neither a subscriber nor a suppression.
-    public static func load(_ email: String, database: ListDatabase) async throws -> SubscriberRecord {
+    public static func load(_ email: String, database: ListDatabase, eventLimit: Int? = 50) async throws -> SubscriberRecord {
         let address = try SuppressionList.key(email)
         return try await database.pool.withConnection { connection in
             let suppression = try await connection.query(
@@ -59,8 +59,8 @@ public struct SubscriberRecord: Sendable, Codable {
             let events = try await connection.query("""
                 SELECT e.occurred_at, e.kind, l.slug, e.issue_id, e.detail::text
                 FROM events e LEFT JOIN lists l ON l.id = e.list_id
-                WHERE e.subscriber_id = $1 OR e.email_key = lower($2) ORDER BY e.occurred_at DESC, e.id DESC LIMIT 50
-                """, id, address).map {
+                WHERE e.subscriber_id = $1 OR e.email_key = lower($2) ORDER BY e.occurred_at DESC, e.id DESC LIMIT $3
+                """, id, address, eventLimit).map {
                 Event(occurredAt: try $0.decode(at: 0), kind: try $0.decode(at: 1), list: try $0.decode(at: 2), issue: try $0.decode(at: 3),
                       detail: try $0.decode(at: 4))
             }
