@@ -6,8 +6,28 @@ struct SubscribersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscribers",
         abstract: "Work with subscribers.",
-        subcommands: [Show.self, Unsubscribe.self, ExportPerson.self, Export.self]
+        subcommands: [Add.self, Show.self, Unsubscribe.self, ExportPerson.self, Export.self]
     )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a person to a list, active at once (they asked you by other means).",
+            discussion: "Refused for a suppressed address and for one that left, bounced or complained on the list: nobody is resubscribed but by their own confirmation."
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The address.") var email: String
+        @Option(help: "The list.") var list: String
+        @Option(help: "Their name.") var name: String?
+
+        func run() async throws {
+            try await global.withDatabase { database in
+                switch try await SubscriptionChanges(database: database).subscribe(email: email, list: list, name: name) {
+                case .added: print("added \(email) to \(list)")
+                case .alreadyActive: print("\(email) is already on \(list); nothing changed")
+                }
+            }
+        }
+    }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

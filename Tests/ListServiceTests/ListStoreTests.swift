@@ -65,6 +65,11 @@ struct ListStoreTests {
                 try await store.create("a", MailingListChanges(from: "Ann <a@example.com>\r\nBcc: x@example.com"))
             }
             #expect(injected?.code == .invalidInput)
+            #expect(injected?.message.contains("line break") == true, "CRLF is one Character: checked by bytes: \(injected?.message ?? "")")
+            let injectedName = await #expect(throws: ListServiceError.self) {
+                try await store.create("a", MailingListChanges(from: "Ann\r\nBcc: x@example.com <a@example.com>"))
+            }
+            #expect(injectedName?.message.contains("line break") == true, "\(injectedName?.message ?? "")")
             let badURL = await #expect(throws: ListServiceError.self) {
                 try await store.create("a", MailingListChanges(baseURL: "javascript:alert(1)"))
             }

@@ -192,4 +192,35 @@ struct SubscriberAdminCLITests {
             #expect(unknown.status != 0 && unknown.stderr.contains("no subscriber"), "\(unknown.stderr)")
         }
     }
+
+    @Test("subscribers add: a new person is mailed; again is a no-op; a suppressed address, one who left, a bad address, an unknown list: refused, nothing changed")
+    func addByOperator() async throws {
+        try await DeliveryCLITests.withFixture { fixture in
+            try await fixture.makeList("monthly", DeliveryCLITests.people("hal", 1) + [("left@example.net", "unsubscribed")])
+            let added = try await fixture.run("subscribers", "add", "New.Person@Example.NET", "--list", "monthly", "--name", "New Person")
+            #expect(added.status == 0 && added.stdout.contains("added"), "\(added.stderr)")
+            let again = try await fixture.run("subscribers", "add", "new.person@example.net", "--list", "monthly")
+            #expect(again.status == 0 && again.stdout.contains("already on monthly"), "\(again.stdout)")
+            _ = try await fixture.run("suppressions", "add", "blocked@example.net", "--reason", "complaint")
+            for (arguments, expected) in [
+                (["subscribers", "add", "blocked@example.net", "--list", "monthly"], "is suppressed on every list (complaint)"),
+                (["subscribers", "add", "left@example.net", "--list", "monthly"], "is unsubscribed on monthly"),
+                (["subscribers", "add", "not an address", "--list", "monthly"], "not an address"),
+                (["subscribers", "add", "x@example.net", "--list", "nope"], "no list named \"nope\""),
+                (["subscribers", "add", "x@example.net", "--list", "monthly", "--name", "Evil\r\nBcc: all"], "line break"),
+            ] {
+                let refused = try await fixture.cli().run(arguments)
+                #expect(refused.status != 0, "\(arguments)")
+                #expect(refused.stderr.contains(expected), "\(arguments): \(refused.stderr)")
+            }
+            #expect(try await Self.mailed(fixture, "monthly", "m1") == ["hal1@example.net", "New.Person@example.net"],
+                    "the new person (the local part as given, the domain lower-cased) and nobody refused")
+            let shown = try await fixture.run("subscribers", "show", "new.person@example.net", "--json")
+            let record = (try? JSONSerialization.jsonObject(with: Data(shown.stdout.utf8))) as? [String: Any] ?? [:]
+            #expect(record["name"] as? String == "New Person")
+            #expect(((record["events"] as? [[String: Any]]) ?? []).compactMap { $0["kind"] as? String } == ["subscribed"])
+            let x = try await fixture.run("subscribers", "show", "x@example.net")
+            #expect(x.status != 0, "refused adds stored nobody: \(x.stdout)")
+        }
+    }
 }

@@ -129,7 +129,8 @@ public struct NamedAddress: Sendable, Hashable {
     /// - Throws: `ListServiceError.invalidInput` saying what is wrong with `text`.
     public init(parsing text: String, field: String) throws {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed.contains(where: { $0 == "\r" || $0 == "\n" }) {
+        // By bytes: "\r\n" is one Character, equal to neither "\r" nor "\n".
+        if trimmed.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
             throw ListServiceError(code: .invalidInput, message: "\(field): a line break is not allowed in an address")
         }
         var name = ""

@@ -30,6 +30,59 @@ public struct SubscriptionChanges: Sendable {
         }
     }
 
+    /// What `subscribe(email:list:name:)` did.
+    public enum AddOutcome: Sendable, Equatable {
+        case added
+        /// Already active on the list: nothing changed.
+        case alreadyActive
+    }
+
+    /// `listctl subscribers add EMAIL --list SLUG`: an operator adds a person, active at once (they asked by other
+    /// means). Like an import, it never brings anyone back: a suppressed address, or one that left, bounced or
+    /// complained on this list, is refused with nothing changed (docs/SUPPRESSION.md).
+    public func subscribe(email: String, list slug: String, name: String?) async throws -> AddOutcome {
+        let address = try SuppressionList.key(email)
+        // By bytes: "\r\n" is one Character, equal to neither "\r" nor "\n".
+        if let name, name.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
+            throw ListServiceError(code: .invalidInput, message: "--name: a line break would end up in a mail header")
+        }
+        let list = try await ListStore(database: database).require(slug)
+        return try await database.pool.withConnection { connection in
+            try await connection.transaction { connection in
+                if let reason: String = try await connection.query(
+                    "SELECT reason FROM suppressions WHERE email_key = lower($1)", address).first?.decode(at: 0) {
+                    throw ListServiceError(
+                        code: .conflict,
+                        message: "\(address) is suppressed on every list (\(reason)); nothing changed. Only their own confirmation brings them back; `listctl suppressions remove` if you know it was a mistake")
+                }
+                let subscriber: Int64 = try await connection.query("""
+                    INSERT INTO subscribers (email, email_key, name) VALUES ($1, lower($1), coalesce($2, ''))
+                    ON CONFLICT (email_key) DO UPDATE SET name = CASE WHEN $2 IS NULL OR $2 = '' THEN subscribers.name ELSE $2 END,
+                                                          updated_at = now()
+                    RETURNING id
+                    """, address, name)[0].decode(at: 0)
+                if let status: String = try await connection.query(
+                    "SELECT status FROM subscriptions WHERE list_id = $1 AND subscriber_id = $2 FOR UPDATE", list.id, subscriber).first?.decode(at: 0) {
+                    if status == "active" { return .alreadyActive }
+                    if status != "pending" {
+                        throw ListServiceError(
+                            code: .conflict,
+                            message: "\(address) is \(status) on \(slug); nothing changed. Nobody is resubscribed but by their own confirmation")
+                    }
+                }
+                try await connection.query("""
+                    INSERT INTO subscriptions (list_id, subscriber_id, status, confirmed_at) VALUES ($1, $2, 'active', now())
+                    ON CONFLICT (list_id, subscriber_id) DO UPDATE SET status = 'active', status_changed_at = now(), confirmed_at = now()
+                    """, list.id, subscriber)
+                try await connection.query("""
+                    INSERT INTO events (kind, list_id, subscriber_id, email_key, detail)
+                    VALUES ('subscribed', $1, $2, lower($3), jsonb_build_object('source', 'cli'))
+                    """, list.id, subscriber, address)
+                return .added
+            }
+        }
+    }
+
     /// `listctl subscribers unsubscribe EMAIL --list SLUG`: as the person's own link would.
     /// - Throws: `.notFound` for an unknown list, or an address not on it.
     public func unsubscribe(email: String, list slug: String) async throws -> UnsubscribeOutcome {
