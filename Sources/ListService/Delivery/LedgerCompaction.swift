@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Postgres
 
 /// `listctl db compact` (docs/LEDGER.md §11): the `sent` ledger rows of a

@@ -1,4 +1,4 @@
-public import Postgres
+import Postgres
 import Foundation
 
 /// `listctl subscribers export-person EMAIL`: everything listctl holds about

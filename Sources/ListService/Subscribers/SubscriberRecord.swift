@@ -1,4 +1,4 @@
-public import Postgres
+import Postgres
 import Foundation
 
 /// `listctl subscribers show EMAIL`: what is stored about one person, for an

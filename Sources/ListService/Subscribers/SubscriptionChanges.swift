@@ -1,4 +1,4 @@
-public import Postgres
+import Postgres
 import Foundation
 
 /// A person's own changes to their subscriptions, as the links in their mail

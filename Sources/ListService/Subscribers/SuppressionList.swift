@@ -1,4 +1,4 @@
-public import Postgres
+import Postgres
 import Foundation
 import Mailer
 
