@@ -12,6 +12,15 @@ struct SubscriberAdminCLITests {
 
     static func json(_ result: CLI.Result) -> Any? { try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) }
 
+    /// Each command exits non-zero with `expected` in its error output.
+    static func expectRefused(_ fixture: Fixture, _ cases: [([String], String)]) async throws {
+        for (arguments, expected) in cases {
+            let refused = try await fixture.cli().run(arguments)
+            #expect(refused.status != 0, "\(arguments)")
+            #expect(refused.stderr.contains(expected), "\(arguments): \(refused.stderr)")
+        }
+    }
+
     /// Who a send of a fresh one-part issue to `slug` mails.
     static func mailed(_ fixture: Fixture, _ slug: String, _ name: String) async throws -> Set<String> {
         Set(try await ServeCLITests.sendAndReadLinks(fixture, slug: slug, name: name).keys)
@@ -25,15 +34,11 @@ struct SubscriberAdminCLITests {
             try await fixture.makeList("weekly", people)
             let emails = people.map(\.email).sorted()
 
-            for (arguments, expected) in [
+            try await Self.expectRefused(fixture, [
                 (["suppressions", "add", "not an address"], "not an address"),
                 (["suppressions", "add", "a@b@example.com"], "a@b@example.com"),
                 (["suppressions", "add", emails[0], "--reason", "because"], "--reason because"),
-            ] {
-                let refused = try await fixture.cli().run(arguments)
-                #expect(refused.status != 0, "\(arguments)")
-                #expect(refused.stderr.contains(expected), "\(arguments): \(refused.stderr)")
-            }
+            ])
             let empty = try await fixture.run("suppressions", "list", "--json")
             #expect(empty.status == 0 && (Self.json(empty) as? [Any])?.isEmpty == true, "nothing stored: \(empty.stdout)")
 
@@ -78,17 +83,13 @@ struct SubscriberAdminCLITests {
             try await fixture.makeList("weekly", people)
             let emails = people.map(\.email).sorted()
 
-            for (arguments, expected) in [
+            try await Self.expectRefused(fixture, [
                 (["subscribers", "unsubscribe", emails[0]], "--list SLUG"),
                 (["subscribers", "unsubscribe", emails[0], "--list", "monthly", "--all"], "--list SLUG"),
                 (["subscribers", "unsubscribe", emails[0], "--list", "nope"], "no list named \"nope\""),
                 (["subscribers", "unsubscribe", "nobody@example.net", "--list", "monthly"], "is not a subscriber"),
                 (["subscribers", "show", "nobody@example.net"], "no subscriber nobody@example.net"),
-            ] {
-                let refused = try await fixture.cli().run(arguments)
-                #expect(refused.status != 0, "\(arguments)")
-                #expect(refused.stderr.contains(expected), "\(arguments): \(refused.stderr)")
-            }
+            ])
 
             let one = try await fixture.run("subscribers", "unsubscribe", emails[0], "--list", "monthly")
             #expect(one.status == 0 && one.stdout.contains("unsubscribed"), "\(one.stderr)")
@@ -202,17 +203,13 @@ struct SubscriberAdminCLITests {
             let again = try await fixture.run("subscribers", "add", "new.person@example.net", "--list", "monthly")
             #expect(again.status == 0 && again.stdout.contains("already on monthly"), "\(again.stdout)")
             _ = try await fixture.run("suppressions", "add", "blocked@example.net", "--reason", "complaint")
-            for (arguments, expected) in [
+            try await Self.expectRefused(fixture, [
                 (["subscribers", "add", "blocked@example.net", "--list", "monthly"], "is suppressed on every list (complaint)"),
                 (["subscribers", "add", "left@example.net", "--list", "monthly"], "is unsubscribed on monthly"),
                 (["subscribers", "add", "not an address", "--list", "monthly"], "not an address"),
                 (["subscribers", "add", "x@example.net", "--list", "nope"], "no list named \"nope\""),
                 (["subscribers", "add", "x@example.net", "--list", "monthly", "--name", "Evil\r\nBcc: all"], "line break"),
-            ] {
-                let refused = try await fixture.cli().run(arguments)
-                #expect(refused.status != 0, "\(arguments)")
-                #expect(refused.stderr.contains(expected), "\(arguments): \(refused.stderr)")
-            }
+            ])
             #expect(try await Self.mailed(fixture, "monthly", "m1") == ["hal1@example.net", "New.Person@example.net"],
                     "the new person (the local part as given, the domain lower-cased) and nobody refused")
             let shown = try await fixture.run("subscribers", "show", "new.person@example.net", "--json")

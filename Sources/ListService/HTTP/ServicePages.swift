@@ -1,8 +1,9 @@
 import Foundation
+import Mailer
 
 /// The service's pages: plain, accessible HTML, readable on a phone, no
 /// JavaScript. Every text that comes from the database or the request is
-/// escaped.
+/// escaped (Mailer's `HTMLEscaping`, as in the mail).
 enum ServicePages {
     static func unsubscribeForm(listName: String) -> String {
         page(title: "Unsubscribe from \(listName)", body: """
@@ -52,19 +53,6 @@ enum ServicePages {
         """
     }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    /// Text and double-quoted attributes (the pages use no single-quoted ones).
+    static func escape(_ text: String) -> String { HTMLEscaping.escape(text) }
 }

@@ -1,5 +1,5 @@
 /// Byte-level HTML escaping, fast enough for megabytes of text.
-enum HTMLEscaping {
+public enum HTMLEscaping {
     private static let amp: [UInt8] = Array("&amp;".utf8)
     private static let lt: [UInt8] = Array("&lt;".utf8)
     private static let gt: [UInt8] = Array("&gt;".utf8)
@@ -18,7 +18,8 @@ enum HTMLEscaping {
         }
     }
 
-    static func escape(_ string: String) -> String {
+    /// `string` with `&`, `<`, `>` and `"` escaped: safe in text and in double-quoted attributes.
+    public static func escape(_ string: String) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(string.utf8.count)
         append(string.utf8, to: &out)
