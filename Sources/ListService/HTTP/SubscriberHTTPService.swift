@@ -83,7 +83,7 @@ public struct SubscriberHTTPService: Sendable {
             token = try SubscriberToken.verify(text, purpose: .unsubscribe, secrets: secrets)
         } catch {
             return Self.page(.badRequest, ServicePages.problem(
-                title: "This link does not work", message: "\(error.message) Use the unsubscribe link of a recent issue, or reply to it."))
+                title: "This link does not work", message: "\(Self.sentence(error.message)) Use the unsubscribe link of a recent issue, or reply to it."))
         }
         guard let list = try await ListStore(database: database).find(id: token.listID),
               let rootURL = list.publicBaseURL(default: configuration.defaultBaseURL), let root = PublicRoot(url: rootURL),
@@ -130,6 +130,13 @@ public struct SubscriberHTTPService: Sendable {
     }
 
     // MARK: Responses
+
+    /// `text` as a sentence for a page: a capital first letter and a closing full stop (token errors are lower-case phrases).
+    static func sentence(_ text: String) -> String {
+        guard let first = text.first else { return text }
+        let body = first.uppercased() + text.dropFirst()
+        return body.hasSuffix(".") || body.hasSuffix("!") || body.hasSuffix("?") ? body : body + "."
+    }
 
     static func page(_ status: HTTPResponse.Status, _ html: String) -> Response {
         Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
