@@ -29,7 +29,7 @@ public struct StatusReport: Sendable, Encodable {
                 }
                 var issues: [String: [String: Int]] = [:]
                 for row in try await connection.query("""
-                    SELECT l.slug, i.state, count(*) FROM issues i JOIN lists l ON l.id = i.list_id GROUP BY l.slug, i.state
+                    SELECT l.slug, i.state, count(*) FROM issues i JOIN lists l ON l.id = i.list_id WHERE i.kind = 'issue' GROUP BY l.slug, i.state
                     """) {
                     issues[try row.decode(at: 0), default: [:]][try row.decode(at: 1)] = try row.decode(Int.self, at: 2)
                 }

@@ -22,6 +22,9 @@ struct ListsCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp(
             "The list's e-mail template, a Mustache file (`listctl preview --print-template` prints the built-in one); stored, used by preview, send --to and sends; \"\" returns to the built-in one.",
             valueName: "file")) var template: String?
+        @Option(name: .customLong("page-template"), help: ArgumentHelp(
+            "The template of `serve`'s pages for this list, a Mustache file with {{title}}, {{list_name}} and {{{content}}}; \"\" returns to the built-in one.",
+            valueName: "file")) var pageTemplate: String?
 
         /// The changes, with the template file read (and checked by the store before anything is written).
         func changes() throws -> MailingListChanges {
@@ -37,6 +40,17 @@ struct ListsCommand: AsyncParsableCommand {
                     }
                     changes.template = String(decoding: data, as: UTF8.self)
                     changes.templateName = template
+                }
+            }
+            if let pageTemplate {
+                if pageTemplate.isEmpty {
+                    changes.pageTemplate = ""
+                } else {
+                    guard let data = FileManager.default.contents(atPath: pageTemplate) else {
+                        throw ValidationError("--page-template: cannot read \(pageTemplate): no such file, or not readable")
+                    }
+                    changes.pageTemplate = String(decoding: data, as: UTF8.self)
+                    changes.pageTemplateName = pageTemplate
                 }
             }
             return changes
@@ -121,10 +135,23 @@ struct ListsCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The list's slug.") var slug: String
         @OptionGroup var fields: Fields
+        @Option(help: ArgumentHelp(
+            "The welcome issue (Markdown) each newly confirmed subscriber gets once; \"none\" removes it. Never sent to imports or `subscribers add`.",
+            valueName: "file")) var welcome: String?
 
         func run() async throws {
+            let configuration = global.configuration()
             try await global.withDatabase(shortStatements: true) { database in
                 let list = try await ListStore(database: database).update(slug, fields.changes())
+                if let welcome {
+                    switch try await StandingIssues(database: database, configuration: configuration).setWelcome(
+                        list: list.slug, file: welcome == "none" ? nil : welcome) {
+                    case .set(let issue, let parts):
+                        print("welcome issue of \(list.slug): issue \(issue) (\(parts) part\(parts == 1 ? "" : "s")), for each newly confirmed subscriber")
+                    case .unchanged(let issue): print("welcome issue of \(list.slug) unchanged (issue \(issue))")
+                    case .removed: print("\(list.slug) has no welcome issue now")
+                    }
+                }
                 print("updated list \(list.slug)")
             }
         }

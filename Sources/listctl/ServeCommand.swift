@@ -8,12 +8,15 @@ import UnixSignals
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "The HTTP service behind a reverse proxy: one-click unsubscribe and /healthz, and a delivery worker.",
+        abstract: "The HTTP service behind a reverse proxy: subscribe, confirm, preferences, one-click unsubscribe, /healthz; and a delivery worker.",
         discussion: """
             Answers under every list's public root (its --base-url, else LISTCTL_BASE_URL/<slug>), by the \
             Host header and the path prefix: GET /…/unsubscribe/TOKEN shows a page with a button, POST \
-            unsubscribes (RFC 8058 one-click with List-Unsubscribe=One-Click). GET /healthz: 200 when the \
-            database answers, else 503. Unless --no-worker, a delivery worker runs in the same process. \
+            unsubscribes (RFC 8058 one-click with List-Unsubscribe=One-Click). /subscribe (form or JSON) records \
+            a pending subscription and queues a confirmation mail; /confirm/TOKEN confirms; /preferences/TOKEN \
+            lists the person's lists. GET /healthz: 200 when the database answers, else 503. Settings: \
+            LISTCTL_TRUSTED_PROXIES (whose X-Forwarded-For is believed), LISTCTL_SUBSCRIBE_LIMIT (subscribe \
+            requests per client address per hour, default 10). Unless --no-worker, a delivery worker runs in the same process. \
             SIGTERM or Ctrl-C stops both cleanly.
             """
     )
@@ -32,12 +35,14 @@ struct ServeCommand: AsyncParsableCommand {
         try await global.withDatabase(maximumConnections: 8) { database in
             let (secrets, notice) = try TokenSecrets.load(configuration)
             if let notice { printError(notice) }
-            let http = SubscriberHTTPService(database: database, configuration: configuration, secrets: secrets, logger: global.logger)
+            let settings = try ServiceSettings.fromEnvironment()
+            let http = SubscriberHTTPService(
+                database: database, configuration: configuration, secrets: secrets, settings: settings, logger: global.logger)
             let host = host
             let application = http.application(host: host, port: port) { bound in
                 printError("serve: listening on http://\(host):\(bound)")
             }
-            var services: [any Service] = [application]
+            var services: [any Service] = [application, PendingPurge(database: database, configuration: configuration, logger: global.logger)]
             var engine: DeliveryEngine?
             if !noWorker {
                 let worker = try DeliveryRun.engine(global: global, database: database, concurrency: nil, rate: nil)

@@ -11,16 +11,31 @@ struct SubscribersCommand: AsyncParsableCommand {
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a person to a list, active at once (they asked you by other means).",
-            discussion: "Refused for a suppressed address and for one that left, bounced or complained on the list: nobody is resubscribed but by their own confirmation."
+            abstract: "Add a person to a list, active at once (they asked you by other means), or --pending with a confirmation mail.",
+            discussion: "Without --pending: refused for a suppressed address and for one that left, bounced or complained on the list: nobody is resubscribed but by their own confirmation."
         )
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The address.") var email: String
         @Option(help: "The list.") var list: String
         @Option(help: "Their name.") var name: String?
+        @Flag(help: "Pending instead: they get a confirmation mail and are active once they confirm (the way back for someone who left).")
+        var pending = false
 
         func run() async throws {
+            let configuration = global.configuration()
             try await global.withDatabase { database in
+                if pending {
+                    let mailingList = try await ListStore(database: database).require(list)
+                    switch try await DoubleOptIn(database: database, configuration: configuration).request(
+                        email: email, list: mailingList, name: name, consent: .init(source: "cli")) {
+                    case .queued(let request):
+                        print("\(email) is pending on \(list): a confirmation mail is queued (request \(request)); the worker sends it")
+                    case .alreadyActive: print("\(email) is already on \(list); nothing changed")
+                    case .limited:
+                        print("\(email) is pending on \(list), but got its confirmation mails for today; no mail queued")
+                    }
+                    return
+                }
                 switch try await SubscriptionChanges(database: database).subscribe(email: email, list: list, name: name) {
                 case .added: print("added \(email) to \(list)")
                 case .alreadyActive: print("\(email) is already on \(list); nothing changed")

@@ -16,7 +16,7 @@ struct ServeCLITests {
         let port: Int
 
         func stop() throws -> (stdout: String, stderr: String) {
-            kill(started.process.processIdentifier, SIGTERM)
+            if started.process.isRunning { kill(started.process.processIdentifier, SIGTERM) }
             started.process.waitUntilExit()
             return try started.output()
         }

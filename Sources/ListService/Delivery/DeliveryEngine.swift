@@ -235,7 +235,9 @@ public final class DeliveryEngine: Sendable {
                         let state: String = try row.decode(at: 7)
                         if state == "skipped" { skipped += 1; continue }
                         claimed.append(Claimed(
-                            recipient: ClaimedRecipient(subscriberID: try row.decode(at: 0), email: try row.decode(at: 1), name: try row.decode(at: 2)),
+                            recipient: ClaimedRecipient(
+                                subscriberID: try row.decode(at: 0), email: try row.decode(at: 1), name: try row.decode(at: 2),
+                                requestID: try row.decode(at: 8)),
                             nextPart: try row.decode(at: 3), partCount: try row.decode(at: 4), attempts: try row.decode(at: 5)))
                     }
                     try await self.budget.giveBack(granted - claimed.count, on: connection)

@@ -7,6 +7,8 @@ struct ClaimedRecipient: Sendable {
     var subscriberID: Int64
     var email: String
     var name: String
+    /// The consent request a confirmation mail answers; nil for any other mail.
+    var requestID: Int64? = nil
 }
 
 /// Everything needed to build any part of one stored issue for any
@@ -80,23 +82,31 @@ struct IssueMessages: Sendable {
             purpose: .preferences, listID: listID, subscriberID: recipient.subscriberID, issueID: issueID
         ).encode(with: secrets)
         let mailbox = identity.unsubscribeMailbox ?? "unsubscribe@\(identity.domain)"
+        // A confirmation token names the request in the token's issue field, so each request has its own link.
+        let confirm = recipient.requestID.map {
+            SubscriberToken(purpose: .confirm, listID: listID, subscriberID: recipient.subscriberID, issueID: $0).encode(with: secrets)
+        }
         let person = Recipient(
             email: recipient.email, name: String(recipient.name.utf8.prefix(Recipient.maxNameBytes)) ?? "",
             subscriberID: String(recipient.subscriberID),
             unsubscribeURL: "\(root)\(ListIdentity.unsubscribePath)\(unsubscribe)",
             preferencesURL: "\(root)\(ListIdentity.preferencesPath)\(preferences)",
-            unsubscribeMailto: "mailto:\(mailbox)?subject=unsubscribe%20\(unsubscribe)")
+            unsubscribeMailto: "mailto:\(mailbox)?subject=unsubscribe%20\(unsubscribe)",
+            confirmURL: confirm.map { "\(root)\(ListIdentity.confirmPath)\($0)" } ?? "")
         return try builder.message(
-            for: person, part: part, messageID: messageID(part: part, subscriber: recipient.subscriberID),
+            for: person, part: part,
+            messageID: messageID(part: part, subscriber: recipient.subscriberID, request: recipient.requestID),
             envelopeFrom: bounce?.envelope(
                 listID: listID, subscriberID: recipient.subscriberID, issueID: issueID, secrets: secrets))
     }
 
     /// `listctl.<issue>.<part>.<mac>@<domain>` (docs/LEDGER.md §6): the same
     /// for every copy of (issue, part, subscriber), also after a secret
-    /// rotation, unguessable, and not naming the subscriber.
-    func messageID(part: Int, subscriber: Int64) -> String {
-        let data = Array("message-id\u{0}\(issueID)\u{0}\(part)\u{0}\(subscriber)".utf8)
+    /// rotation, unguessable, and not naming the subscriber. A confirmation
+    /// mail's also names its request: a second request is a new message, not
+    /// a copy a mailbox would drop as a duplicate.
+    func messageID(part: Int, subscriber: Int64, request: Int64? = nil) -> String {
+        let data = Array("message-id\u{0}\(issueID)\u{0}\(part)\u{0}\(subscriber)\(request.map { "\u{0}\($0)" } ?? "")".utf8)
         let mac = Digest.hmacSHA256(key: messageKey, data: data)
         return "listctl.\(issueID).\(part).\(Base64URL.encode(Array(mac.prefix(16))))@\(identity.domain)"
     }

@@ -97,8 +97,6 @@ public struct IssueSubmitter: Sendable {
             guard let mailingList = try await ListStore.find(slug, on: connection) else {
                 throw ListServiceError(code: .notFound, message: "no list named \"\(slug)\"; see `listctl lists`")
             }
-            let (identity, root) = try mailingList.deliveryIdentity(configuration)
-            let template = try mailingList.emailTemplate()
             let existing = try await connection.query(
                 """
                 SELECT id, state, sent_at, scheduled_at FROM issues
@@ -108,12 +106,8 @@ public struct IssueSubmitter: Sendable {
                 ExistingIssue(id: try row.decode(at: 0), state: try row.decode(at: 1), sentAt: try row.decode(at: 2), scheduledAt: try row.decode(at: 3))
             }
             let recipients = try await connection.query(LedgerSQL.recipientCount, mailingList.id)[0].decode(Int.self, at: 0)
-            let subject = document.subject ?? ""
-            let issueSlug: String = try await connection.query(
-                "SELECT listctl_issue_slug($1, $2, $3)", mailingList.id, subject.isEmpty ? "issue" : subject, sendTime ?? Date()
-            )[0].decode(at: 0)
-            let rendered = try IssueRenderer(identity: identity, template: template, budget: budget)
-                .render(document, viewInBrowserURL: "\(root)/issues/\(issueSlug)")
+            let (rendered, issueSlug) = try await Self.render(
+                document, for: mailingList, at: sendTime ?? Date(), budget: budget, on: connection, configuration: configuration)
             if existing == nil && recipients == 0 {
                 throw ListServiceError(
                     code: .invalidInput,
@@ -155,15 +149,7 @@ public struct IssueSubmitter: Sendable {
                         code: .conflict, message: "an issue with the same content was stored for \(plan.listSlug) meanwhile; nothing sent twice")
                 }
                 let id: Int64 = try row.decode(at: 0)
-                for part in plan.parts {
-                    try await connection.query(
-                        """
-                        INSERT INTO issue_parts (issue_id, part, subject, html, text, encoded_html, encoded_text,
-                                                 html_bytes, encoded_html_bytes, text_bytes)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                        """, id, part.number, part.subject, part.html, part.text, part.encodedHTML, part.encodedText,
-                        part.htmlBytes, part.encodedHTMLBytes, part.textBytes)
-                }
+                try await Self.storeParts(plan.parts, issue: id, on: connection)
                 var recipients = 0
                 var state = "scheduled"
                 if plan.sendAt == nil {
@@ -179,6 +165,36 @@ public struct IssueSubmitter: Sendable {
                 return Submitted(issue: id, slug: plan.slug, state: state, parts: plan.parts.count, recipients: recipients, scheduledAt: plan.sendAt)
             }
         }
+    }
+
+    /// Stores an issue's rendered parts, as the engine will send them.
+    static func storeParts(_ parts: [StoredPart], issue id: Int64, on connection: PostgresConnection) async throws {
+        for part in parts {
+            try await connection.query(
+                """
+                INSERT INTO issue_parts (issue_id, part, subject, html, text, encoded_html, encoded_text,
+                                         html_bytes, encoded_html_bytes, text_bytes)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                """, id, part.number, part.subject, part.html, part.text, part.encodedHTML, part.encodedText,
+                part.htmlBytes, part.encodedHTMLBytes, part.textBytes)
+        }
+    }
+
+    /// Renders and splits `document` for `list`, with the slug its issue will get (issues/{slug} is the
+    /// "View in browser" link every part carries).
+    static func render(
+        _ document: IssueDocument, for list: MailingList, at day: Date, budget: Int, on connection: PostgresConnection,
+        configuration: ListctlConfiguration
+    ) async throws -> (RenderedIssue, String) {
+        let (identity, root) = try list.deliveryIdentity(configuration)
+        let template = try list.emailTemplate()
+        let subject = document.subject ?? ""
+        let issueSlug: String = try await connection.query(
+            "SELECT listctl_issue_slug($1, $2, $3)", list.id, subject.isEmpty ? "issue" : subject, day
+        )[0].decode(at: 0)
+        let rendered = try IssueRenderer(identity: identity, template: template, budget: budget)
+            .render(document, viewInBrowserURL: "\(root)/issues/\(issueSlug)")
+        return (rendered, issueSlug)
     }
 
     /// ISO 8601 (`2026-12-01T09:00:00Z`, with an offset, or a date), or

@@ -5,10 +5,14 @@
 enum LedgerSQL {
     /// Claim (§2): $1 issue, $2 owner, $3 lease seconds, $4 batch size, $5 the issue's list.
     /// Rows whose subscription stopped, or whose address got suppressed, become `skipped`.
+    /// A confirmation row (one with a `request_id`) goes while its request is
+    /// unconfirmed and under 7 days old and the person is not active already:
+    /// to a suppressed address too, since it is that person's own request to
+    /// come back (docs/SUPPRESSION.md).
     /// `checked` is materialized so that `ok` is worked out once per row, not once per use.
     static let claim = """
         WITH due AS (
-            SELECT d.issue_id, d.subscriber_id
+            SELECT d.issue_id, d.subscriber_id, d.request_id
             FROM deliveries d
             WHERE d.issue_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= now()
               AND (d.lease_owner IS NULL OR d.lease_expires_at < now())
@@ -18,8 +22,14 @@ enum LedgerSQL {
             FOR UPDATE OF d SKIP LOCKED
         ), checked AS MATERIALIZED (
             SELECT due.issue_id, due.subscriber_id, sub.name,
-                   coalesce(s.status = 'active', false)
-                   AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = sub.email_key) AS ok
+                   CASE WHEN due.request_id IS NULL THEN
+                       coalesce(s.status = 'active', false)
+                       AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = sub.email_key)
+                   ELSE
+                       coalesce(s.status <> 'active', true)
+                       AND EXISTS (SELECT 1 FROM consent_requests r WHERE r.id = due.request_id AND r.confirmed_at IS NULL
+                                   AND r.requested_at > now() - interval '\(DoubleOptIn.confirmDays) days')
+                   END AS ok
             FROM due JOIN subscribers sub ON sub.id = due.subscriber_id
             LEFT JOIN subscriptions s ON s.list_id = $5 AND s.subscriber_id = due.subscriber_id
         )
@@ -30,7 +40,7 @@ enum LedgerSQL {
             updated_at       = now()
         FROM checked c
         WHERE d.issue_id = c.issue_id AND d.subscriber_id = c.subscriber_id
-        RETURNING d.subscriber_id, d.email, c.name, d.next_part, d.part_count, d.attempts, d.unknowns, d.state
+        RETURNING d.subscriber_id, d.email, c.name, d.next_part, d.part_count, d.attempts, d.unknowns, d.state, d.request_id
         """
 
     /// Renew (§3): $1 owner, $2 lease seconds, $3 issue, $4 subscriber ids.
@@ -158,10 +168,10 @@ enum LedgerSQL {
         WHERE issue_id = $1 AND subscriber_id = ANY ($2) AND lease_owner = $3
         """
 
-    /// An issue with nothing pending is sent.
+    /// An issue with nothing pending is sent; a standing one (a list's confirmation or welcome mail) never is.
     static let finish = """
         UPDATE issues SET state = 'sent', sent_at = now(), updated_at = now()
-        WHERE id = $1 AND state = 'sending'
+        WHERE id = $1 AND state = 'sending' AND NOT standing
           AND NOT EXISTS (SELECT 1 FROM deliveries WHERE issue_id = $1 AND state = 'pending')
         RETURNING id
         """

@@ -1,32 +1,41 @@
 public import Hummingbird
 public import Logging
 import Foundation
+import HTTPTypes
 import Postgres
 
 /// `listctl serve`: the HTTP service behind a reverse proxy (shared/DESIGN.md
-/// §5a). Built so far: `/healthz` and `/unsubscribe/{token}` (the link in
+/// §5a). Under every list's public root: `/unsubscribe/{token}` (the link in
 /// every message and the RFC 8058 one-click endpoint of `List-Unsubscribe`),
-/// under every list's public root. Database errors become a plain 503; their
-/// text never reaches a client.
+/// `/subscribe` and `/confirm/{token}` (double opt-in), `/preferences/{token}`;
+/// `/healthz` at the top. Database errors become a plain 503; their text
+/// never reaches a client.
 public struct SubscriberHTTPService: Sendable {
     public let database: ListDatabase
     public let configuration: ListctlConfiguration
     public let secrets: TokenSecrets
+    public let settings: ServiceSettings
     public let logger: Logger
+    let limiter: RequestRateLimiter
 
     /// The largest request body read (a form of a few fields; the one-click POST is 26 bytes).
     static let maximumBody = 16 * 1024
 
-    public init(database: ListDatabase, configuration: ListctlConfiguration, secrets: TokenSecrets, logger: Logger) {
+    public init(
+        database: ListDatabase, configuration: ListctlConfiguration, secrets: TokenSecrets, settings: ServiceSettings = ServiceSettings(),
+        logger: Logger
+    ) {
         self.database = database
         self.configuration = configuration
         self.secrets = secrets
+        self.settings = settings
         self.logger = logger
+        self.limiter = RequestRateLimiter(limit: settings.subscribeLimit, window: .seconds(3600))
     }
 
     /// The router: `/healthz` at the top, and the per-list actions under any prefix.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func router() -> Router<ServiceRequestContext> {
+        let router = Router(context: ServiceRequestContext.self)
         router.get("healthz") { _, _ in await self.health() }
         router.get("**") { request, context in await self.action(request, context) }
         router.post("**") { request, context in await self.action(request, context) }
@@ -59,42 +68,70 @@ public struct SubscriberHTTPService: Sendable {
 
     // MARK: Actions under a list's root
 
-    func action(_ request: Request, _ context: BasicRequestContext) async -> Response {
+    func action(_ request: Request, _ context: ServiceRequestContext) async -> Response {
         let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        guard segments.count >= 2, segments[segments.count - 2] == "unsubscribe" else {
-            return Self.page(.notFound, ServicePages.problem(title: "Not found", message: "There is no page here."))
-        }
-        let prefix = Array(segments.dropLast(2))
         do {
-            return try await unsubscribe(request, token: segments[segments.count - 1], prefix: prefix)
+            if segments.count >= 2 {
+                let prefix = Array(segments.dropLast(2)), token = segments[segments.count - 1]
+                switch segments[segments.count - 2] {
+                case "unsubscribe": return try await unsubscribe(request, token: token, prefix: prefix)
+                case "confirm": return try await confirm(request, context, token: token, prefix: prefix)
+                case "preferences": return try await preferences(request, context, token: token, prefix: prefix)
+                default: break
+                }
+            }
+            if segments.last == "subscribe" {
+                return try await subscribe(request, context, prefix: Array(segments.dropLast()))
+            }
+            return Self.notFound("There is no page here.")
         } catch {
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return Self.page(.serviceUnavailable, ServicePages.problem(
-                title: "Please try again later", message: "Something went wrong on our side; nothing was changed."))
+                title: "Please try again later", message: "Something went wrong on our side; nothing was changed."), list: nil)
         }
+    }
+
+    /// The token's list, when the token is good and the request came in under that list's root; else the refusal.
+    /// A forged, truncated or wrong-purpose token is refused before any database lookup.
+    func tokenAndList(_ text: String, purpose: TokenPurpose, request: Request, prefix: [String]) async throws
+        -> Result<(SubscriberToken, MailingList), RefusedRequest>
+    {
+        let token: SubscriberToken
+        do {
+            token = try SubscriberToken.verify(text, purpose: purpose, secrets: secrets)
+        } catch {
+            return .failure(RefusedRequest(response: Self.page(.badRequest, ServicePages.problem(
+                title: "This link does not work",
+                message: "\(Self.sentence(error.message)) Use the link of a recent message, or reply to it."), list: nil)))
+        }
+        guard let list = try await ListStore(database: database).find(id: token.listID), root(of: list)?.matches(
+            host: request.head.authority, prefix: prefix) == true
+        else {
+            return .failure(RefusedRequest(response: Self.notFound("This list is not here.")))
+        }
+        return .success((token, list))
+    }
+
+    struct RefusedRequest: Error {
+        let response: Response
+    }
+
+    func root(of list: MailingList) -> PublicRoot? {
+        list.publicBaseURL(default: configuration.defaultBaseURL).flatMap { PublicRoot(url: $0) }
     }
 
     /// GET: a page with one button (mail scanners prefetch links, so a GET changes nothing).
     /// POST: unsubscribe; with `List-Unsubscribe=One-Click` (RFC 8058) a tiny 200 answer, no redirect.
     func unsubscribe(_ request: Request, token text: String, prefix: [String]) async throws -> Response {
-        // The token first: a forged, truncated or wrong-purpose one is refused before any database lookup.
-        let token: SubscriberToken
-        do {
-            token = try SubscriberToken.verify(text, purpose: .unsubscribe, secrets: secrets)
-        } catch {
-            return Self.page(.badRequest, ServicePages.problem(
-                title: "This link does not work", message: "\(Self.sentence(error.message)) Use the unsubscribe link of a recent issue, or reply to it."))
-        }
-        guard let list = try await ListStore(database: database).find(id: token.listID),
-              let rootURL = list.publicBaseURL(default: configuration.defaultBaseURL), let root = PublicRoot(url: rootURL),
-              root.matches(host: request.head.authority, prefix: prefix)
-        else {
-            return Self.page(.notFound, ServicePages.problem(title: "Not found", message: "This list is not here."))
+        let (token, list): (SubscriberToken, MailingList)
+        switch try await tokenAndList(text, purpose: .unsubscribe, request: request, prefix: prefix) {
+        case .failure(let refused): return refused.response
+        case .success(let found): (token, list) = found
         }
         switch request.method {
         case .post:
             let body = String(buffer: try await request.body.collect(upTo: Self.maximumBody))
-            let oneClick = Self.isOneClick(body: body, contentType: request.headers[.contentType])
+            let oneClick = FormBody.isOneClick(body: body, contentType: request.headers[.contentType])
             let outcome = try await SubscriptionChanges(database: database).unsubscribe(
                 listID: token.listID, subscriberID: token.subscriberID, issueID: token.issueID, source: oneClick ? "one-click" : "link")
             logger.info("unsubscribe", metadata: [
@@ -102,31 +139,138 @@ public struct SubscriberHTTPService: Sendable {
             ])
             if case .unknown = outcome {
                 return Self.page(.notFound, ServicePages.problem(
-                    title: "Not on this list", message: "This address is not on \(list.name) (any more): nothing to do."))
+                    title: "Not on this list", message: "This address is not on \(list.name) (any more): nothing to do."), list: list)
             }
-            return oneClick ? Self.text(.ok, "unsubscribed\n") : Self.page(.ok, ServicePages.unsubscribed(listName: list.name))
+            return oneClick ? Self.text(.ok, "unsubscribed\n") : Self.page(.ok, ServicePages.unsubscribed(listName: list.name), list: list)
         default:
-            return Self.page(.ok, ServicePages.unsubscribeForm(listName: list.name))
+            return Self.page(.ok, ServicePages.unsubscribeForm(listName: list.name), list: list)
         }
     }
 
-    /// RFC 8058: the body is `List-Unsubscribe=One-Click`, form-urlencoded or as a multipart/form-data field.
-    static func isOneClick(body: String, contentType: String?) -> Bool {
-        let type = contentType?.lowercased() ?? ""
-        if type.hasPrefix("multipart/form-data") {
-            // A part named List-Unsubscribe whose value is One-Click.
-            let normalized = body.replacingOccurrences(of: "\r\n", with: "\n")
-            for part in normalized.components(separatedBy: "\n--") {
-                let pieces = part.components(separatedBy: "\n\n")
-                guard pieces.count >= 2, pieces[0].lowercased().contains("name=\"list-unsubscribe\"") else { continue }
-                if pieces[1].trimmingCharacters(in: .whitespacesAndNewlines) == "One-Click" { return true }
+    // MARK: Double opt-in
+
+    /// The client's address (through a trusted proxy's `X-Forwarded-For`), for rate limits and the proof of consent.
+    func client(_ request: Request, _ context: ServiceRequestContext) -> String? {
+        ClientAddress.resolve(
+            peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[HTTPField.Name.xForwardedFor], trusted: settings.trustedProxies
+        ).address
+    }
+
+    /// GET: the form. POST (form-urlencoded or JSON): a pending subscription and a confirmation mail; the same
+    /// answer whether or not the address is known, is on the list, or was just sent a link.
+    func subscribe(_ request: Request, _ context: ServiceRequestContext, prefix: [String]) async throws -> Response {
+        let host = request.head.authority
+        let lists = try await ListStore(database: database).all().filter { root(of: $0)?.matches(host: host, prefix: prefix) == true }
+        guard let first = lists.first else { return Self.notFound("There is no list here.") }
+        guard request.method == .post else { return Self.page(.ok, ServicePages.subscribeForm(lists: lists), list: first) }
+
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        let json = type.hasPrefix("application/json")
+        let clientAddress = client(request, context)
+        guard await limiter.allow(clientAddress ?? "unknown") else {
+            logger.notice("subscribe: client over its limit", metadata: ["client": "\(clientAddress ?? "unknown")"])
+            return json
+                ? Self.json(.tooManyRequests, ["error": "too many requests from your address; try again in an hour"])
+                : Self.page(.tooManyRequests, ServicePages.problem(
+                    title: "Too many requests", message: "Too many subscriptions came from your address. Please try again in an hour."), list: first)
+        }
+        let body = try await request.body.collect(upTo: Self.maximumBody)
+        guard let fields = FormBody.fields(Array(buffer: body), json: json) else {
+            return json ? Self.json(.badRequest, ["error": "the body is not a JSON object of strings"])
+                : Self.page(.badRequest, ServicePages.subscribeForm(lists: lists, error: "The form could not be read; please try again."), list: first)
+        }
+        let email = fields["email"]?.trimmingCharacters(in: .whitespaces) ?? ""
+        func refuse(_ message: String) -> Response {
+            json ? Self.json(.badRequest, ["error": message])
+                : Self.page(.badRequest, ServicePages.subscribeForm(lists: lists, error: message, email: email), list: first)
+        }
+        let list: MailingList
+        if let slug = fields["list"], !slug.isEmpty {
+            guard let named = lists.first(where: { $0.slug == slug }) else { return refuse("There is no list \"\(slug)\" here.") }
+            list = named
+        } else if lists.count == 1 {
+            list = first
+        } else {
+            return refuse("Which list? Choose one of: \(lists.map(\.slug).joined(separator: ", ")).")
+        }
+        let accepted = json
+            ? Self.json(.accepted, ["status": "pending", "message": "check your inbox for a link to confirm"])
+            : Self.page(.ok, ServicePages.checkInbox(listName: list.name), list: list)
+        // A bot fills every field, the hidden one too: the answer a person gets, and nothing stored.
+        if let trap = fields["website"], !trap.isEmpty {
+            logger.notice("subscribe: honeypot field filled; ignored", metadata: ["client": "\(clientAddress ?? "unknown")"])
+            return accepted
+        }
+        let outcome: DoubleOptIn.RequestOutcome
+        do {
+            outcome = try await DoubleOptIn(database: database, configuration: configuration).request(
+                email: email, list: list, name: fields["name"],
+                consent: .init(source: json ? "api" : "form", clientAddress: clientAddress, userAgent: request.headers[.userAgent]))
+        } catch let error as ListServiceError where error.code == .invalidInput {
+            return refuse(email.isEmpty ? "Please give your email address." : "\(email) is not an email address we can send to.")
+        }
+        logger.info("subscribe", metadata: ["list": "\(list.slug)", "outcome": "\(outcome)"])
+        return accepted
+    }
+
+    /// GET: a page with a button; POST: the person confirms (active, suppression lifted, welcome queued).
+    func confirm(_ request: Request, _ context: ServiceRequestContext, token text: String, prefix: [String]) async throws -> Response {
+        let (token, list): (SubscriberToken, MailingList)
+        switch try await tokenAndList(text, purpose: .confirm, request: request, prefix: prefix) {
+        case .failure(let refused): return refused.response
+        case .success(let found): (token, list) = found
+        }
+        guard request.method == .post else { return Self.page(.ok, ServicePages.confirmForm(listName: list.name), list: list) }
+        let outcome = try await DoubleOptIn(database: database, configuration: configuration).confirm(
+            token: token, consent: .init(source: "form", clientAddress: client(request, context), userAgent: request.headers[.userAgent]))
+        logger.info("confirm", metadata: ["list.id": "\(token.listID)", "subscriber.id": "\(token.subscriberID)", "outcome": "\(outcome)"])
+        let again = "Subscribe again for a new link."
+        switch outcome {
+        case .confirmed(let welcome):
+            return Self.page(.ok, ServicePages.confirmed(listName: list.name, welcome: welcome), list: list)
+        case .alreadyConfirmed(active: true):
+            return Self.page(.ok, ServicePages.confirmed(listName: list.name, welcome: false), list: list)
+        case .alreadyConfirmed(active: false), .withdrawn:
+            return Self.page(.gone, ServicePages.problem(title: "This link was used", message: "This link no longer works. \(again)"), list: list)
+        case .expired:
+            return Self.page(.gone, ServicePages.problem(
+                title: "This link has expired", message: "Confirmation links work for \(DoubleOptIn.confirmDays) days. \(again)"), list: list)
+        case .unknown:
+            return Self.page(.notFound, ServicePages.problem(title: "This link does not work", message: "We have no such request (any more). \(again)"), list: list)
+        }
+    }
+
+    // MARK: Preferences
+
+    /// GET: the person's lists with a toggle each, and "unsubscribe from all". POST saves: an unticked list is
+    /// left; a list ticked again gets a confirmation mail (only the person's own confirmation brings them back).
+    func preferences(_ request: Request, _ context: ServiceRequestContext, token text: String, prefix: [String]) async throws -> Response {
+        let (token, list): (SubscriberToken, MailingList)
+        switch try await tokenAndList(text, purpose: .preferences, request: request, prefix: prefix) {
+        case .failure(let refused): return refused.response
+        case .success(let found): (token, list) = found
+        }
+        let store = SubscriberPreferences(database: database, configuration: configuration)
+        guard var current = try await store.load(subscriberID: token.subscriberID) else {
+            return Self.page(.notFound, ServicePages.problem(title: "Not found", message: "This address is not on any list (any more)."), list: list)
+        }
+        var notice: String?
+        if request.method == .post {
+            let body = try await request.body.collect(upTo: Self.maximumBody)
+            let fields = FormBody.pairs(Array(buffer: body))
+            let consent = DoubleOptIn.Consent(source: "preferences", clientAddress: client(request, context), userAgent: request.headers[.userAgent])
+            if fields.contains(where: { $0 == ("action", "all") }) {
+                _ = try await SubscriptionChanges(database: database).unsubscribeEverywhere(email: current.email, source: "preferences")
+                notice = "You are unsubscribed from every list, and we will not email you again."
+            } else {
+                let wanted = Set(fields.filter { $0.0 == "list" }.map(\.1))
+                let changed = try await store.save(current, wanted: wanted, issueID: token.issueID, consent: consent)
+                notice = changed.summary
             }
-            return false
+            logger.info("preferences saved", metadata: ["subscriber.id": "\(token.subscriberID)"])
+            current = try await store.load(subscriberID: token.subscriberID) ?? current
         }
-        return body.split(separator: "&").contains { field in
-            let pair = field.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
-            return pair.count == 2 && pair[0] == "List-Unsubscribe" && pair[1] == "One-Click"
-        }
+        return Self.page(.ok, ServicePages.preferences(email: current.email, choices: current.choices, notice: notice), list: list)
     }
 
     // MARK: Responses
@@ -138,13 +282,55 @@ public struct SubscriberHTTPService: Sendable {
         return body.hasSuffix(".") || body.hasSuffix("!") || body.hasSuffix("?") ? body : body + "."
     }
 
-    static func page(_ status: HTTPResponse.Status, _ html: String) -> Response {
-        Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+    /// A page in the list's page template (the built-in one when the list has none, or for no list).
+    static func page(_ status: HTTPResponse.Status, _ page: ServicePages.Page, list: MailingList?) -> Response {
+        let template = list?.pageTemplate.flatMap { try? PageTemplate(string: $0, name: "list \(list?.slug ?? "")") } ?? .builtIn
+        let html = template.render(title: page.title, listName: list?.name, content: page.content)
+        return Response(
+            status: status,
+            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                      .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'",
+                      HTTPField.Name.referrerPolicy: "no-referrer"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func notFound(_ message: String) -> Response {
+        page(.notFound, ServicePages.problem(title: "Not found", message: message), list: nil)
     }
 
     static func text(_ status: HTTPResponse.Status, _ text: String) -> Response {
         Response(status: status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
                  body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: String]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// `listctl serve`'s own settings, from the environment.
+public struct ServiceSettings: Sendable, Equatable {
+    /// Proxies whose `X-Forwarded-For` is believed (`LISTCTL_TRUSTED_PROXIES`).
+    public var trustedProxies: TrustedProxies
+    /// Subscribe POSTs per client address per hour (`LISTCTL_SUBSCRIBE_LIMIT`, default 10).
+    public var subscribeLimit: Int
+
+    public init(trustedProxies: TrustedProxies = .none, subscribeLimit: Int = 10) {
+        self.trustedProxies = trustedProxies
+        self.subscribeLimit = subscribeLimit
+    }
+
+    /// - Throws: ``ListServiceError`` `.configuration` naming the setting that is wrong.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceSettings {
+        var settings = ServiceSettings(trustedProxies: try TrustedProxies.fromEnvironment(environment))
+        if let text = environment["LISTCTL_SUBSCRIBE_LIMIT"], !text.isEmpty {
+            guard let limit = Int(text), limit >= 1 else {
+                throw ListServiceError(code: .configuration, message: "LISTCTL_SUBSCRIBE_LIMIT=\(text): give a whole number of requests per client address per hour, 1 or more")
+            }
+            settings.subscribeLimit = limit
+        }
+        return settings
     }
 }

@@ -34,7 +34,7 @@ public struct IssueList: Sendable {
                 """
                 SELECT i.id, l.slug, i.subject, i.state, i.source_format, i.scheduled_at, i.sent_at, i.created_at
                 FROM issues i JOIN lists l ON l.id = i.list_id
-                WHERE $1::text IS NULL OR l.slug = $1
+                WHERE ($1::text IS NULL OR l.slug = $1) AND i.kind = 'issue'
                 ORDER BY COALESCE(i.sent_at, i.scheduled_at, i.created_at) DESC, i.id DESC
                 """, list)
             return try rows.map { row in

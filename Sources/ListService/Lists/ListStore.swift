@@ -8,7 +8,7 @@ public struct ListStore: Sendable {
 
     public init(database: ListDatabase) { self.database = database }
 
-    static let columns = "id, slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, created_at, template, bounce_address"
+    static let columns = "id, slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, created_at, template, bounce_address, page_template, welcome_issue_id"
 
     /// Every list, by slug.
     public func all() async throws -> [MailingList] {
@@ -49,7 +49,7 @@ public struct ListStore: Sendable {
                 }
                 let id: Int64 = try row.decode(at: 0)
                 let live = try await connection.query(
-                    "SELECT id, state FROM issues WHERE list_id = $1 AND state IN ('scheduled', 'sending', 'paused') ORDER BY id", id)
+                    "SELECT id, state FROM issues WHERE list_id = $1 AND state IN ('scheduled', 'sending', 'paused') AND NOT standing ORDER BY id", id)
                 if let first = live.first {
                     let issue: Int64 = try first.decode(at: 0), state: String = try first.decode(at: 1)
                     throw ListServiceError(
@@ -59,6 +59,8 @@ public struct ListStore: Sendable {
                 let counts = try await connection.query("""
                     SELECT (SELECT count(*) FROM subscriptions WHERE list_id = $1), (SELECT count(*) FROM issues WHERE list_id = $1)
                     """, id)[0]
+                // The list's standing issues (confirmation, welcome) go with it; the FKs from lists are cleared first.
+                try await connection.query("UPDATE lists SET confirmation_issue_id = NULL, welcome_issue_id = NULL WHERE id = $1", id)
                 try await connection.query("DELETE FROM lists WHERE id = $1", id)
                 return Deleted(slug: slug, subscriptions: try counts.decode(at: 0), issues: try counts.decode(at: 1))
             }
@@ -127,6 +129,7 @@ public struct ListStore: Sendable {
                     allow_raw_html = COALESCE($12, allow_raw_html),
                     template = CASE WHEN $13::boolean THEN NULLIF($14, '') ELSE template END,
                     bounce_address = CASE WHEN $15::boolean THEN $16 ELSE bounce_address END,
+                    page_template = CASE WHEN $17::boolean THEN NULLIF($18, '') ELSE page_template END,
                     updated_at = now()
                 WHERE slug = $1
                 RETURNING \(Self.columns)
@@ -134,7 +137,8 @@ public struct ListStore: Sendable {
                 slug, changes.name, changes.from != nil, fields.fromName, fields.fromAddress,
                 changes.replyTo != nil, fields.replyTo, changes.baseURL != nil, fields.baseURL,
                 changes.postalAddress != nil, changes.postalAddress, changes.allowRawHTML,
-                changes.template != nil, changes.template, changes.bounceAddress != nil, fields.bounceAddress)
+                changes.template != nil, changes.template, changes.bounceAddress != nil, fields.bounceAddress,
+                changes.pageTemplate != nil, changes.pageTemplate)
             guard let row = rows.first else {
                 throw ListServiceError(code: .notFound, message: "no list named \"\(slug)\". Create it with `listctl lists create \(slug)`.")
             }
@@ -188,6 +192,12 @@ public struct ListStore: Sendable {
                     throw ListServiceError(code: .invalidInput, message: "\(changes.templateName ?? "--template"): the template is over 1 MB")
                 }
             }
+            if let template = changes.pageTemplate, !template.isEmpty {
+                _ = try PageTemplate(string: template, name: changes.pageTemplateName ?? "--page-template")
+                guard template.utf8.count <= 1_048_576 else {
+                    throw ListServiceError(code: .invalidInput, message: "\(changes.pageTemplateName ?? "--page-template"): the template is over 1 MB")
+                }
+            }
         }
     }
 
@@ -198,6 +208,8 @@ public struct ListStore: Sendable {
             baseURL: try row.decode(at: 6), postalAddress: try row.decode(at: 7),
             allowRawHTML: try row.decode(at: 8), template: try row.decode(at: 10), createdAt: try row.decode(at: 9))
         list.bounceAddress = try row.decode(at: 11)
+        list.pageTemplate = try row.decode(at: 12)
+        list.welcomeIssueID = try row.decode(at: 13)
         return list
     }
 }

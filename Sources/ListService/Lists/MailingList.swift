@@ -16,10 +16,14 @@ public struct MailingList: Sendable, Hashable, Codable {
     public var allowRawHTML: Bool
     /// The list's own e-mail template (Mustache source); `nil` for the built-in one.
     public var template: String?
+    /// The list's own page template for `serve`'s pages (Mustache source); `nil` for the built-in one.
+    public var pageTemplate: String?
+    /// The welcome issue each newly confirmed subscriber gets (`lists set --welcome`), if any.
+    public var welcomeIssueID: Int64?
     public var createdAt: Date
 
     enum CodingKeys: String, CodingKey {
-        case id, slug, name, fromName, fromAddress, replyTo, baseURL, postalAddress, bounceAddress, allowRawHTML, createdAt, hasTemplate
+        case id, slug, name, fromName, fromAddress, replyTo, baseURL, postalAddress, bounceAddress, allowRawHTML, createdAt, hasTemplate, hasPageTemplate, welcomeIssue
     }
 
     public init(
@@ -53,6 +57,8 @@ public struct MailingList: Sendable, Hashable, Codable {
         try container.encodeIfPresent(bounceAddress, forKey: .bounceAddress)
         try container.encode(allowRawHTML, forKey: .allowRawHTML)
         try container.encode(template != nil, forKey: .hasTemplate)
+        try container.encode(pageTemplate != nil, forKey: .hasPageTemplate)
+        try container.encodeIfPresent(welcomeIssueID, forKey: .welcomeIssue)
         try container.encode(createdAt, forKey: .createdAt)
     }
 
@@ -69,6 +75,7 @@ public struct MailingList: Sendable, Hashable, Codable {
             allowRawHTML: try container.decode(Bool.self, forKey: .allowRawHTML),
             createdAt: try container.decode(Date.self, forKey: .createdAt))
         bounceAddress = try container.decodeIfPresent(String.self, forKey: .bounceAddress)
+        welcomeIssueID = try container.decodeIfPresent(Int64.self, forKey: .welcomeIssue)
     }
 
     /// The template every message of this list is poured into: its own, or the built-in one.
@@ -102,6 +109,10 @@ public struct MailingListChanges: Sendable {
     public var template: String?
     /// Where `template` came from (its file), for messages.
     public var templateName: String?
+    /// Mustache source of the list's page template (`serve`'s pages); `""` returns to the built-in one.
+    public var pageTemplate: String?
+    /// Where `pageTemplate` came from, for messages.
+    public var pageTemplateName: String?
 
     public init(
         name: String? = nil, from: String? = nil, replyTo: String? = nil, baseURL: String? = nil,

@@ -162,6 +162,7 @@ public struct MessageBuilder: Sendable {
         try Self.checkID(recipient.subscriberID, what: "subscriber id")
         try Self.checkPageURL(recipient.unsubscribeURL, what: "unsubscribe URL")
         try Self.checkPageURL(recipient.preferencesURL, what: "preferences URL")
+        if !recipient.confirmURL.isEmpty { try Self.checkPageURL(recipient.confirmURL, what: "confirmation URL") }
         let mailto = recipient.unsubscribeMailto ?? "mailto:\(identity.unsubscribeMailbox ?? "unsubscribe@\(identity.domain)")?subject=unsubscribe"
         try HeaderEncoding.check(mailto, header: "List-Unsubscribe")
         try Self.checkMailto(mailto)

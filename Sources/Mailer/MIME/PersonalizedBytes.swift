@@ -9,15 +9,19 @@ public enum RecipientField: Int, Sendable, CaseIterable {
     /// The recipient's preference-page URL (https): their lists, toggles,
     /// unsubscribe from all (DESIGN §5a `/preferences/{token}`).
     case preferencesURL
+    /// The double opt-in link (`<list root>/confirm/<token>`) of a
+    /// confirmation mail; empty in every other message.
+    case confirmURL
 
     /// The marker a template render leaves where the value goes. Only
     /// characters that HTML, Mustache and quoted-printable all leave alone.
-    var token: String {
+    public var token: String {
         switch self {
         case .unsubscribeURL: return "@@LISTCTL-UNSUBSCRIBE-URL@@"
         case .email: return "@@LISTCTL-EMAIL@@"
         case .name: return "@@LISTCTL-NAME@@"
         case .preferencesURL: return "@@LISTCTL-PREFERENCES-URL@@"
+        case .confirmURL: return "@@LISTCTL-CONFIRM-URL@@"
         }
     }
 
@@ -28,6 +32,7 @@ public enum RecipientField: Int, Sendable, CaseIterable {
         case .email: return "email"
         case .name: return "name"
         case .preferencesURL: return "preferences_url"
+        case .confirmURL: return "confirm_url"
         }
     }
 }

@@ -31,6 +31,8 @@ public struct ListIdentity: Sendable, Equatable {
     /// The path segments the two per-recipient URLs have under the list's root (DESIGN §5a).
     public static let unsubscribePath = "/unsubscribe/"
     public static let preferencesPath = "/preferences/"
+    /// The double opt-in link's segment; its room is that of the preferences URL (a shorter segment, the same token).
+    public static let confirmPath = "/confirm/"
 
     /// - Parameters:
     ///   - baseURL: the list's public root; a trailing slash is dropped.
@@ -85,6 +87,9 @@ public struct ListIdentity: Sendable, Equatable {
             return prefix + String(repeating: "A", count: max(0, maxUnsubscribeURLLength - prefix.utf8.count))
         case .preferencesURL:
             let prefix = (baseURL ?? "https://example.com") + Self.preferencesPath
+            return prefix + String(repeating: "A", count: max(0, maxPreferencesURLLength - prefix.utf8.count))
+        case .confirmURL:
+            let prefix = (baseURL ?? "https://example.com") + Self.confirmPath
             return prefix + String(repeating: "A", count: max(0, maxPreferencesURLLength - prefix.utf8.count))
         case .email:
             // 254 octets: RFC 5321's path limit. `&` is the costliest character

@@ -88,6 +88,8 @@ public struct Recipient: Sendable, Equatable {
     /// line breaks (percent-encode them); ``MessageBuilder/message(for:part:messageID:envelopeFrom:date:)``
     /// refuses it otherwise.
     public var unsubscribeMailto: String?
+    /// The double opt-in link of a confirmation mail (`<list root>/confirm/<token>`); empty otherwise.
+    public var confirmURL: String
 
     /// - Parameters:
     ///   - unsubscribeURL: the one-click unsubscribe URL: `https://`, or
@@ -101,7 +103,7 @@ public struct Recipient: Sendable, Equatable {
     /// validates every field.
     public init(
         email: String, name: String = "", subscriberID: String, unsubscribeURL: String, preferencesURL: String? = nil,
-        unsubscribeMailto: String? = nil
+        unsubscribeMailto: String? = nil, confirmURL: String = ""
     ) {
         self.email = email
         self.name = name
@@ -109,6 +111,7 @@ public struct Recipient: Sendable, Equatable {
         self.unsubscribeURL = unsubscribeURL
         self.preferencesURL = preferencesURL ?? Self.defaultPreferencesURL(unsubscribeURL: unsubscribeURL)
         self.unsubscribeMailto = unsubscribeMailto
+        self.confirmURL = confirmURL
     }
 
     /// `…/unsubscribe/TOKEN` as `…/preferences/TOKEN` (same length); the URL
@@ -124,6 +127,7 @@ public struct Recipient: Sendable, Equatable {
         case .email: return email
         case .name: return name
         case .preferencesURL: return preferencesURL
+        case .confirmURL: return confirmURL
         }
     }
 

@@ -1,0 +1,59 @@
+import Foundation
+import Mustache
+
+/// The frame of `serve`'s pages: a Mustache template with `{{title}}`,
+/// `{{list_name}}` and `{{{content}}}` (the page's HTML, already escaped).
+/// A list can have its own (`listctl lists set SLUG --page-template FILE`),
+/// like its e-mail template; the built-in one is plain, accessible HTML,
+/// readable on a phone, with no script.
+public struct PageTemplate: Sendable {
+    let template: MustacheTemplate
+
+    /// - Throws: ``ListServiceError`` `.invalidInput` naming `name` and saying what does not parse.
+    public init(string: String, name: String) throws {
+        do {
+            template = try MustacheTemplate(string: string)
+        } catch {
+            throw ListServiceError(code: .invalidInput, message: "\(name): the page template does not parse (\(error))")
+        }
+        guard string.contains("{{{content}}}") || string.contains("{{& content}}") || string.contains("{{&content}}") else {
+            throw ListServiceError(code: .invalidInput, message: "\(name): the page template must place the page with {{{content}}}")
+        }
+    }
+
+    func render(title: String, listName: String?, content: String) -> String {
+        template.render(["title": title, "list_name": listName ?? "", "content": content])
+    }
+
+    /// The built-in frame.
+    static let builtIn = try! PageTemplate(string: """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{title}}</title>
+        <style>
+        body { font: 1.1rem/1.5 system-ui, sans-serif; max-width: 34rem; margin: 2rem auto; padding: 0 1rem; color: #1a1a1a; background: #fff; }
+        button { font: inherit; padding: 0.6rem 1.4rem; border: 2px solid #1a1a1a; border-radius: 0.3rem; background: #1a1a1a; color: #fff; cursor: pointer; }
+        button.secondary { background: #fff; color: #1a1a1a; }
+        button:focus, input:focus { outline: 3px solid #0a58ca; outline-offset: 2px; }
+        label { display: block; margin: 1rem 0 0.3rem; font-weight: 600; }
+        input[type=email], input[type=text], select { font: inherit; width: 100%; box-sizing: border-box; padding: 0.5rem; border: 2px solid #555; border-radius: 0.3rem; }
+        fieldset { border: 0; padding: 0; margin: 1rem 0; }
+        .choice { display: flex; gap: 0.6rem; align-items: center; margin: 0.6rem 0; font-weight: normal; }
+        .choice input { width: 1.4rem; height: 1.4rem; }
+        .trap { position: absolute; left: -10000px; width: 1px; height: 1px; overflow: hidden; }
+        .actions { display: flex; flex-wrap: wrap; gap: 0.8rem; margin-top: 1.2rem; }
+        .note { color: #444; font-size: 0.95rem; }
+        </style>
+        </head>
+        <body>
+        <main>
+        {{{content}}}
+        </main>
+        </body>
+        </html>
+
+        """, name: "the built-in page template")
+}
