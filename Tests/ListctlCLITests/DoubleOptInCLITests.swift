@@ -299,3 +299,143 @@ struct DoubleOptInCLITests {
         }
     }
 }
+
+extension DoubleOptInCLITests {
+    @Test("preferences from a mail's footer link: the person's lists with toggles; unticking leaves that list only; ticking a left list mails a confirmation and changes nothing until confirmed; unsubscribe from all suppresses; a forged token 400")
+    func preferencePage() async throws {
+        try await Self.withService { fixture, server, outbox in
+            let email = DeliveryCLITests.people("old", 1)[0].email
+            try await fixture.makeList("weekly", DeliveryCLITests.people("old", 1))
+            _ = try await fixture.run("subscribers", "unsubscribe", email, "--list", "weekly")
+            try await fixture.makeList("other", DeliveryCLITests.people("someone", 1))
+            let sent = try await fixture.send(try fixture.shortIssue("p1", subject: "Issue p1"), list: "monthly",
+                                              env: ["LISTCTL_TRANSPORT": "outbox://\(outbox.path)"])
+            #expect(sent.0.status == 0, "\(sent.0.stderr)")
+            let mail = try #require(try await Self.waitForMails(outbox, to: email, subject: "Issue p1").first)
+            let link = try #require(mail.path("preferences"), "the footer's preferences link in both parts: \(mail)")
+
+            let page = try await ServeCLITests.request(server, link)
+            #expect(page.status == 200 && page.body.contains("Your subscriptions") && page.body.contains(email), "\(page)")
+            #expect(page.body.contains("value=\"monthly\" checked") && page.body.contains("value=\"weekly\">"), "monthly ticked, weekly not")
+            #expect(!page.body.contains("value=\"other\""), "only their own lists")
+
+            // Untick monthly, tick weekly (which they had left).
+            let saved = try await ServeCLITests.request(server, link, method: "POST", curlArguments: ["--data-raw", "list=weekly&action=save"])
+            #expect(saved.status == 200 && saved.body.contains("You left The monthly letter"), "\(saved.body)")
+            #expect(saved.body.contains("To join The weekly letter again"))
+            #expect(try await ServeCLITests.status(fixture, email, list: "monthly") == "unsubscribed")
+            #expect(try await ServeCLITests.status(fixture, email, list: "weekly") == "unsubscribed", "not until they confirm")
+            let confirmation = try #require(try await Self.waitForMails(outbox, to: email, subject: "Confirm your subscription to The weekly letter").first)
+            let confirm = try #require(confirmation.path("confirm"))
+            #expect(confirm.hasPrefix("/weekly/confirm/"))
+            let joined = try await ServeCLITests.request(server, confirm, method: "POST", curlArguments: ["--data-raw", "confirm=yes"])
+            #expect(joined.status == 200)
+            #expect(try await ServeCLITests.status(fixture, email, list: "weekly") == "active")
+            let sources: [String] = try await Self.query(fixture, "SELECT source FROM consent_requests r JOIN subscribers s ON s.id = r.subscriber_id WHERE s.email_key = lower($1)", email)
+            #expect(sources == ["preferences"])
+
+            let all = try await ServeCLITests.request(server, link, method: "POST", curlArguments: ["--data-raw", "list=weekly&action=all"])
+            #expect(all.status == 200 && all.body.contains("unsubscribed from every list"), "\(all.body)")
+            #expect(try await ServeCLITests.status(fixture, email, list: "weekly") == "unsubscribed")
+            let suppressed: [String] = try await Self.query(fixture, "SELECT reason FROM suppressions WHERE email_key = lower($1)", email)
+            #expect(suppressed == ["unsubscribed"])
+
+            let token = String(link.split(separator: "/").last ?? "")
+            var altered = Array(token)
+            altered[5] = altered[5] == "A" ? "B" : "A"
+            let forged = try await ServeCLITests.request(server, "/monthly/preferences/\(String(altered))", method: "POST",
+                                                         curlArguments: ["--data-raw", "list=monthly&action=save"])
+            #expect(forged.status == 400)
+        }
+    }
+
+    @Test("subscribers add --pending mails a confirmation (source cli) and never activates; lists set --welcome none removes the welcome; --page-template changes the pages, a bad one is refused with nothing stored")
+    func adminCommands() async throws {
+        try await Self.withService { fixture, server, outbox in
+            let added = try await fixture.run("subscribers", "add", "later@example.org", "--list", "monthly", "--pending")
+            #expect(added.status == 0 && added.stdout.contains("pending on monthly"), "\(added.stdout) \(added.stderr)")
+            #expect(try await ServeCLITests.status(fixture, "later@example.org", list: "monthly") == "pending")
+            let mail = try #require(try await Self.waitForMails(outbox, to: "later@example.org", subject: "Confirm").first)
+            #expect(mail.path("confirm") != nil)
+            let sources: [String] = try await Self.query(fixture, "SELECT source FROM consent_requests")
+            #expect(sources == ["cli"])
+
+            let welcome = fixture.work.appendingPathComponent("w.md")
+            try "# Hello\n\nWelcome.\n".write(to: welcome, atomically: true, encoding: .utf8)
+            let set = try await fixture.run("lists", "set", "monthly", "--welcome", welcome.path)
+            #expect(set.status == 0, "\(set.stderr)")
+            let same = try await fixture.run("lists", "set", "monthly", "--welcome", welcome.path)
+            #expect(same.stdout.contains("unchanged"), "\(same.stdout)")
+            let removed = try await fixture.run("lists", "set", "monthly", "--welcome", "none")
+            #expect(removed.status == 0 && removed.stdout.contains("no welcome issue"), "\(removed.stdout)")
+            let missing = try await fixture.run("lists", "set", "monthly", "--welcome", "/nonexistent/w.md")
+            #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/w.md"), "\(missing.stderr)")
+            let listed = try await fixture.run("issues", "--json")
+            #expect(!listed.stdout.contains("Confirm your subscription") && !listed.stdout.contains("Hello"), "standing issues are not in `issues`: \(listed.stdout)")
+
+            let template = fixture.work.appendingPathComponent("page.mustache")
+            try "<!DOCTYPE html><html lang=\"en\"><head><title>{{title}} · {{list_name}}</title></head><body><header>MONTHLY HOUSE STYLE</header>{{{content}}}</body></html>"
+                .write(to: template, atomically: true, encoding: .utf8)
+            let styled = try await fixture.run("lists", "set", "monthly", "--page-template", template.path)
+            #expect(styled.status == 0, "\(styled.stderr)")
+            let page = try await ServeCLITests.request(server, "/monthly/subscribe")
+            #expect(page.body.contains("MONTHLY HOUSE STYLE") && page.body.contains("<title>Subscribe to The monthly letter · The monthly letter</title>"), "\(page.body)")
+            let broken = fixture.work.appendingPathComponent("broken.mustache")
+            try "<html>{{#open}}no content</html>".write(to: broken, atomically: true, encoding: .utf8)
+            let refused = try await fixture.run("lists", "set", "monthly", "--page-template", broken.path, "--name", "Renamed")
+            #expect(refused.status != 0 && refused.stderr.contains("broken.mustache"), "\(refused.stderr)")
+            let still = try await ServeCLITests.request(server, "/monthly/subscribe")
+            #expect(still.body.contains("MONTHLY HOUSE STYLE") && still.body.contains("The monthly letter"), "nothing changed, the name neither")
+        }
+    }
+}
+
+extension DoubleOptInCLITests {
+    @Test("a person in headless Chromium on a phone-sized window: subscribe form → confirmation mail → confirm → welcome mail's preference page → unsubscribe → preferences to join back; no script, each page fits the screen, a screenshot of each")
+    func journeyInABrowser() async throws {
+        try await Self.withService { fixture, server, outbox in
+            let welcome = fixture.work.appendingPathComponent("welcome.md")
+            try "---\nsubject: Welcome to the monthly letter\n---\n\nGlad you are here.\n".write(to: welcome, atomically: true, encoding: .utf8)
+            let set = try await fixture.run("lists", "set", "monthly", "--welcome", welcome.path)
+            #expect(set.status == 0, "\(set.stderr)")
+            let shots = ProcessInfo.processInfo.environment["LISTCTL_SCREENSHOTS"].map { URL(fileURLWithPath: $0) }
+                ?? fixture.work.appendingPathComponent("screenshots")
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("tools/browser_pages.py")
+            let email = "browser.person@example.org"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script.path, "journey", "--url", "http://news.example.org/monthly/subscribe",
+                                 "--outbox", outbox.path, "--email", email, "--shots", shots.path,
+                                 "--map", "MAP news.example.org 127.0.0.1:\(server.port)"]
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            let (status, stdout, stderr) = try await onThread { () -> (Int32, String, String) in
+                try process.run()
+                let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+            }
+            print("measured: browser saw \(stdout)")
+            print("screenshots: \(shots.path)")
+            #expect(status == 0, "\(stdout) \(stderr)")
+            let seen = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: [String: Any]] ?? [:]
+            for page in ["subscribe", "checkInbox", "confirm", "confirmed", "preferences", "unsubscribed", "saved"] {
+                #expect(seen[page]?["scripts"] as? Int == 0, "\(page): no JavaScript")
+                #expect(seen[page]?["fitsPhone"] as? Bool == true, "\(page): fits a 390-pixel screen")
+            }
+            for name in ["subscribe.png", "check-inbox.png", "confirm.png", "confirmed.png", "preferences.png", "preferences-saved.png"] {
+                let size = (try? FileManager.default.attributesOfItem(atPath: shots.appendingPathComponent(name).path)[.size] as? Int) ?? 0
+                #expect(size > 1000, "\(name) kept")
+            }
+            // What the person did is what the database says: left, with a new request waiting for their confirmation.
+            #expect(try await ServeCLITests.status(fixture, email, list: "monthly") == "unsubscribed")
+            let requests: [String] = try await Self.query(fixture, """
+                SELECT r.source || ':' || (r.confirmed_at IS NOT NULL) FROM consent_requests r JOIN subscribers s ON s.id = r.subscriber_id
+                WHERE s.email_key = $1 ORDER BY r.id
+                """, email)
+            #expect(requests == ["form:true", "preferences:false"], "\(requests)")
+        }
+    }
+}

@@ -3,16 +3,29 @@
 person on a phone would, and keeps a screenshot of each page.
 
 usage: browser_pages.py unsubscribe --url URL --bad-url URL --shots DIR [--map RULES]
+       browser_pages.py journey --url SUBSCRIBE-URL --outbox MAILDIR --email ADDRESS --shots DIR [--map RULES]
 
 unsubscribe: opens the unsubscribe link (GET: a page with one button),
 clicks the button, expects the "You are unsubscribed" page; then opens a
-forged link and expects the refusal page. Prints one JSON object with what
-it saw; exits non-zero when a page is not as expected.
+forged link and expects the refusal page.
+
+journey: a person joining: the subscribe form (types the address, presses
+the button), the confirmation mail (read from the outbox with Python's email
+package; its link followed as mailed), the confirm page and its button, the
+welcome mail's preference link, the unsubscribe link of the same mail, and
+the preference page again to join back (which mails a new confirmation).
+
+Each prints one JSON object with what it saw and exits non-zero when a page
+is not as expected.
 """
 import argparse
+import email
+import email.policy
 import json
 import os
+import re
 import sys
+import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -70,15 +83,91 @@ def unsubscribe(args):
     return 0 if ok else 1
 
 
+def mailed_link(outbox, address, subject, segment, timeout=30):
+    """The https link with /segment/ in the text part of the newest mail to address whose subject has subject."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for sub in ("new", "cur"):
+            folder = os.path.join(outbox, sub)
+            for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+                with open(os.path.join(folder, name), "rb") as handle:
+                    message = email.message_from_binary_file(handle, policy=email.policy.default)
+                if address.lower() not in str(message["To"]).lower() or subject not in str(message["Subject"]):
+                    continue
+                text = message.get_body(preferencelist=("plain",)).get_content()
+                for link in re.findall(r"https?://[^\s<>\"]+", text):
+                    if "/" + segment + "/" in link:
+                        # Followed as mailed; the proxy in front of serve is played by --host-resolver-rules over http.
+                        return link.replace("https://", "http://", 1)
+        time.sleep(0.25)
+    raise SystemExit(f"no mail to {address} with {subject!r} and a /{segment}/ link in {outbox}")
+
+
+def journey(args):
+    os.makedirs(args.shots, exist_ok=True)
+    driver = browser(args.map)
+    seen = {}
+    wait = WebDriverWait(driver, 20)
+    try:
+        driver.get(args.url)
+        field = wait.until(expected_conditions.element_to_be_clickable((By.ID, "email")))
+        seen["subscribe"] = page_facts(driver) | {"trapVisible": driver.find_element(By.ID, "website").is_displayed()}
+        driver.save_screenshot(os.path.join(args.shots, "subscribe.png"))
+        field.send_keys(args.email)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Check your inbox"))
+        seen["checkInbox"] = page_facts(driver)
+        driver.save_screenshot(os.path.join(args.shots, "check-inbox.png"))
+
+        driver.get(mailed_link(args.outbox, args.email, "Confirm your subscription", "confirm"))
+        button = wait.until(expected_conditions.element_to_be_clickable((By.TAG_NAME, "button")))
+        seen["confirm"] = page_facts(driver) | {"button": button.text}
+        driver.save_screenshot(os.path.join(args.shots, "confirm.png"))
+        button.click()
+        wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "You are subscribed"))
+        seen["confirmed"] = page_facts(driver)
+        driver.save_screenshot(os.path.join(args.shots, "confirmed.png"))
+
+        preferences = mailed_link(args.outbox, args.email, "Welcome", "preferences")
+        driver.get(preferences)
+        wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your subscriptions"))
+        boxes = driver.find_elements(By.CSS_SELECTOR, "input[type=checkbox]")
+        seen["preferences"] = page_facts(driver) | {"boxes": len(boxes), "ticked": sum(1 for b in boxes if b.is_selected())}
+        driver.save_screenshot(os.path.join(args.shots, "preferences.png"))
+
+        driver.get(mailed_link(args.outbox, args.email, "Welcome", "unsubscribe"))
+        wait.until(expected_conditions.element_to_be_clickable((By.TAG_NAME, "button"))).click()
+        wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "You are unsubscribed"))
+        seen["unsubscribed"] = page_facts(driver)
+
+        driver.get(preferences)
+        box = wait.until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "input[type=checkbox]")))
+        was = box.is_selected()
+        box.click()
+        driver.find_element(By.CSS_SELECTOR, "button[value=save]").click()
+        wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[role=status]")))
+        seen["saved"] = page_facts(driver) | {"tickedBefore": was, "tickedAfter": driver.find_element(By.CSS_SELECTOR, "input[type=checkbox]").is_selected(), "notice": driver.find_element(By.CSS_SELECTOR, "[role=status]").text}
+        driver.save_screenshot(os.path.join(args.shots, "preferences-saved.png"))
+    finally:
+        driver.quit()
+    print(json.dumps(seen))
+    ok = (not seen["subscribe"]["trapVisible"] and seen["confirm"]["button"] == "Yes, subscribe me"
+          and seen["preferences"]["ticked"] == 1 and seen["unsubscribed"]["h1"] == "You are unsubscribed"
+          and not seen["saved"]["tickedBefore"] and "again" in seen["saved"]["notice"] and seen["saved"]["tickedAfter"])
+    return 0 if ok else 1
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("page", choices=["unsubscribe"])
+    parser.add_argument("page", choices=["unsubscribe", "journey"])
     parser.add_argument("--url", required=True)
-    parser.add_argument("--bad-url", required=True)
+    parser.add_argument("--bad-url")
+    parser.add_argument("--outbox")
+    parser.add_argument("--email")
     parser.add_argument("--shots", required=True)
     parser.add_argument("--map", help="Chromium --host-resolver-rules, e.g. 'MAP news.example.org 127.0.0.1:8080'")
     args = parser.parse_args()
-    return unsubscribe(args)
+    return journey(args) if args.page == "journey" else unsubscribe(args)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,11 @@ enum ServicePages {
         var slug: String
         var name: String
         var status: String
+        /// A link to confirm (join again) is on its way and still valid.
+        var awaitingConfirmation = false
+
+        /// Shown ticked: it mails them, or will once they confirm.
+        var isTicked: Bool { status == "active" || status == "pending" || awaitingConfirmation }
     }
 
     static func preferences(email: String, choices: [Choice], notice: String? = nil) -> Page {
@@ -98,14 +103,15 @@ enum ServicePages {
             let state: String
             switch choice.status {
             case "active": state = ""
-            case "pending": state = " <span class=\"note\">(waiting for your confirmation)</span>"
+            case _ where choice.awaitingConfirmation || choice.status == "pending":
+                state = " <span class=\"note\">(waiting for your confirmation: see the link we sent you)</span>"
             case "bounced": state = " <span class=\"note\">(stopped: mail to you bounced)</span>"
             case "complained": state = " <span class=\"note\">(stopped: you reported it as spam)</span>"
             default: state = " <span class=\"note\">(unsubscribed)</span>"
             }
             return """
                 <label class="choice" for="\(id)"><input type="checkbox" id="\(id)" name="list" value="\(escape(choice.slug))"\
-                \(choice.status == "active" || choice.status == "pending" ? " checked" : "")> \(escape(choice.name))\(state)</label>
+                \(choice.isTicked ? " checked" : "")> \(escape(choice.name))\(state)</label>
                 """
         }.joined(separator: "\n")
         let top = notice.map { "<p role=\"status\"><strong>\(escape($0))</strong></p>\n" } ?? ""

@@ -20,16 +20,22 @@ struct SubscriberPreferences: Sendable {
             guard let email: String = try await connection.query(
                 "SELECT email FROM subscribers WHERE id = $1", subscriberID).first?.decode(at: 0) else { return nil }
             let rows = try await connection.query("""
-                SELECT l.slug, s.status FROM subscriptions s JOIN lists l ON l.id = s.list_id
+                SELECT l.slug, s.status,
+                       EXISTS (SELECT 1 FROM consent_requests r
+                               WHERE r.list_id = s.list_id AND r.subscriber_id = s.subscriber_id AND r.confirmed_at IS NULL
+                                 AND r.requested_at > now() - make_interval(days => $2)
+                                 AND r.requested_at > coalesce(s.unsubscribed_at, '-infinity'))
+                FROM subscriptions s JOIN lists l ON l.id = s.list_id
                 WHERE s.subscriber_id = $1 ORDER BY l.name, l.slug
-                """, subscriberID)
+                """, subscriberID, DoubleOptIn.confirmDays)
             var choices: [ServicePages.Choice] = []
             var lists: [String: MailingList] = [:]
             for row in rows {
                 let slug: String = try row.decode(at: 0)
                 guard let list = try await ListStore.find(slug, on: connection) else { continue }
                 lists[slug] = list
-                choices.append(ServicePages.Choice(slug: slug, name: list.name, status: try row.decode(at: 1)))
+                choices.append(ServicePages.Choice(
+                    slug: slug, name: list.name, status: try row.decode(at: 1), awaitingConfirmation: try row.decode(at: 2)))
             }
             return Current(subscriberID: subscriberID, email: email, choices: choices, lists: lists)
         }
@@ -51,7 +57,7 @@ struct SubscriberPreferences: Sendable {
     }
 
     /// `wanted`: the slugs ticked. A ticked list that mails them (active) or waits for their confirmation
-    /// (pending) stays; an unticked one is left (this subscription only); a ticked one they had left gets a
+    /// (pending, or a link to join again on its way) stays; an unticked one is left (this subscription only); a ticked one they had left gets a
     /// confirmation mail, never an active subscription at once.
     func save(_ current: Current, wanted: Set<String>, issueID: Int64?, consent: DoubleOptIn.Consent) async throws -> Saved {
         var saved = Saved()
@@ -59,7 +65,7 @@ struct SubscriberPreferences: Sendable {
         let optIn = DoubleOptIn(database: database, configuration: configuration)
         for choice in current.choices {
             guard let list = current.lists[choice.slug] else { continue }
-            let mails = choice.status == "active" || choice.status == "pending"
+            let mails = choice.isTicked
             if mails && !wanted.contains(choice.slug) {
                 if case .unsubscribed = try await changes.unsubscribe(
                     listID: list.id, subscriberID: current.subscriberID, issueID: issueID, source: "preferences") {
