@@ -68,6 +68,13 @@ struct SubscribersCommand: AsyncParsableCommand {
                         [$0.list, $0.status, formatTimestamp($0.statusChangedAt), formatTimestamp($0.subscribedAt)]
                     })
                 }
+                if !record.consents.isEmpty {
+                    print("requests to join (proof of consent):")
+                    printTable(["list", "source", "asked", "from", "confirmed", "from"], record.consents.map {
+                        [$0.list, $0.source, formatTimestamp($0.requestedAt), $0.clientAddress ?? "",
+                         $0.confirmedAt.map(formatTimestamp) ?? "not confirmed", $0.confirmedAddress ?? ""]
+                    })
+                }
                 if !record.events.isEmpty {
                     print("latest events:")
                     printTable(["when", "event", "list", "issue", "detail"], record.events.map {

@@ -146,6 +146,13 @@ struct DoubleOptInCLITests {
                 JOIN subscribers s ON s.id = r.subscriber_id WHERE s.email_key = lower($1) AND r.confirmed_at IS NOT NULL
                 """, email)
             #expect(confirmedProof == ["127.0.0.1 TestBrowser/2.0"])
+            let exported = try await fixture.run("subscribers", "export-person", email)
+            let person = (try? JSONSerialization.jsonObject(with: Data(exported.stdout.utf8))) as? [String: Any]
+            let consents = (person?["subscriber"] as? [String: Any])?["consents"] as? [[String: Any]] ?? []
+            #expect(consents.count == 1 && consents.first?["userAgent"] as? String == "TestBrowser/1.0"
+                    && consents.first?["confirmedUserAgent"] as? String == "TestBrowser/2.0", "export-person has the proof: \(exported.stdout)")
+            let shownRecord = try await fixture.run("subscribers", "show", email)
+            #expect(shownRecord.stdout.contains("requests to join") && shownRecord.stdout.contains("127.0.0.1"), "\(shownRecord.stdout)")
 
             let welcomes = try await Self.waitForMails(outbox, to: "New.Reader@example.org", subject: "Welcome aboard")
             #expect(welcomes.count == 1)

@@ -117,7 +117,7 @@ public final class DeliverySink: Sendable {
     /// (scripts/setup.sh installs it). Blocks: async tests call it in `onThread { }`.
     ///
     /// - Throws: `TestSupportError` with the script's output when it cannot
-    ///   be started, exits, or does not listen within 10 s.
+    ///   be started, exits, or does not listen within 30 s (Python starting aiosmtpd beside a parallel suite on 2 cores has taken over 10).
     public static func start(_ options: Options = .init()) throws -> DeliverySink {
         let directory = try makeTemporaryDirectory("delivery-sink")
         let portFile = directory.appendingPathComponent("port")
@@ -132,7 +132,7 @@ public final class DeliverySink: Sendable {
             let text = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
             return text.isEmpty ? "(no output)" : String(text.suffix(4000))
         }
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         while true {
             if let text = try? String(contentsOf: portFile, encoding: .utf8),
                let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
@@ -144,7 +144,7 @@ public final class DeliverySink: Sendable {
             }
             if Date() > deadline {
                 terminate(pid)
-                throw TestSupportError(message: "delivery_sink.py did not listen within 10 s:\n\(output())")
+                throw TestSupportError(message: "delivery_sink.py did not listen within 30 s:\n\(output())")
             }
             usleep(20_000)
         }

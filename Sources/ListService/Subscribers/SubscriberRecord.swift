@@ -20,6 +20,18 @@ public struct SubscriberRecord: Sendable, Codable {
         public var detail: String
     }
 
+    /// A request to join a list, with its proof (docs/SUPPRESSION.md "Joining").
+    public struct Consent: Sendable, Codable {
+        public var list: String
+        public var source: String
+        public var requestedAt: Date
+        public var clientAddress: String?
+        public var userAgent: String?
+        public var confirmedAt: Date?
+        public var confirmedAddress: String?
+        public var confirmedUserAgent: String?
+    }
+
     public var email: String
     public var name: String
     public var createdAt: Date
@@ -27,6 +39,8 @@ public struct SubscriberRecord: Sendable, Codable {
     public var attributes: String
     public var subscriptions: [Subscription]
     public var suppression: SuppressionList.Entry?
+    /// Every request to join, oldest first.
+    public var consents: [Consent] = []
     /// Newest first: the latest 50 for `show`, all of them for `export-person`.
     public var events: [Event]
 
@@ -64,9 +78,17 @@ public struct SubscriberRecord: Sendable, Codable {
                 Event(occurredAt: try $0.decode(at: 0), kind: try $0.decode(at: 1), list: try $0.decode(at: 2), issue: try $0.decode(at: 3),
                       detail: try $0.decode(at: 4))
             }
+            let consents = try await connection.query("""
+                SELECT l.slug, r.source, r.requested_at, r.client_address, r.user_agent, r.confirmed_at, r.confirmed_address, r.confirmed_user_agent
+                FROM consent_requests r JOIN lists l ON l.id = r.list_id WHERE r.subscriber_id = $1 ORDER BY r.id
+                """, id).map {
+                Consent(list: try $0.decode(at: 0), source: try $0.decode(at: 1), requestedAt: try $0.decode(at: 2), clientAddress: try $0.decode(at: 3),
+                        userAgent: try $0.decode(at: 4), confirmedAt: try $0.decode(at: 5), confirmedAddress: try $0.decode(at: 6),
+                        confirmedUserAgent: try $0.decode(at: 7))
+            }
             return SubscriberRecord(
                 email: try row.decode(at: 1), name: try row.decode(at: 2), createdAt: try row.decode(at: 3), attributes: try row.decode(at: 4),
-                subscriptions: subscriptions, suppression: suppression, events: events)
+                subscriptions: subscriptions, suppression: suppression, consents: consents, events: events)
         }
     }
 }
