@@ -446,3 +446,42 @@ extension DoubleOptInCLITests {
         }
     }
 }
+
+extension DoubleOptInCLITests {
+    @Test("/metrics: Prometheus text for loopback clients (requests by route and status, unsubscribes, subscribe outcomes, ledger rows by state), never a token; 403 through a proxy or with a wrong bearer token; 200 with the right one")
+    func metrics() async throws {
+        let bearer = "metrics-token-0123456789abcdef"
+        try await Self.withService(["LISTCTL_METRICS_TOKEN": bearer]) { fixture, server, outbox in
+            // Sent into the serve worker's own outbox: either may deliver it (both claim from the same ledger).
+            let (sent, _) = try await fixture.send(try fixture.shortIssue("m1", subject: "Issue m1"), list: "monthly",
+                                                   env: ["LISTCTL_TRANSPORT": "outbox://\(outbox.path)"])
+            #expect(sent.status == 0, "\(sent.stderr)")
+            let mail = try #require(try await Self.waitForMails(outbox, to: "@", subject: "Issue m1").first)
+            let link = try #require(mail.path("unsubscribe"))
+            let token = String(link.split(separator: "/").last ?? "")
+            _ = try await ServeCLITests.request(server, "/monthly/unsubscribe/\(token)x", method: "POST")
+            _ = try await ServeCLITests.request(server, link, method: "POST", curlArguments: ["--data-raw", "List-Unsubscribe=One-Click"])
+            _ = try await ServeCLITests.request(server, "/monthly/subscribe", method: "POST", curlArguments: Self.form(["email": "m@example.org"]))
+
+            let scrape = try await ServeCLITests.request(server, "/metrics")
+            #expect(scrape.status == 200, "\(scrape)")
+            let lines = scrape.body.split(separator: "\n").map(String.init)
+            func value(_ name: String, _ labels: [String]) -> String? {
+                lines.first { $0.hasPrefix(name + "{") && labels.allSatisfy($0.contains) }?.split(separator: " ").last.map(String.init)
+            }
+            #expect(value("listctl_http_requests_total", ["route=\"unsubscribe\"", "status=\"400\""]) == "1", "\(scrape.body)")
+            #expect(value("listctl_http_requests_total", ["route=\"unsubscribe\"", "status=\"200\""]) == "1")
+            #expect(value("listctl_unsubscribes_total", ["source=\"one-click\""]) == "1")
+            #expect(value("listctl_subscribe_requests_total", ["outcome=\"queued\""]) == "1")
+            #expect(value("listctl_deliveries", ["state=\"sent\""]).flatMap(Double.init) == 1, "the ledger's one sent row")
+            #expect(!scrape.body.contains(token) && !scrape.body.contains("@"), "no token, no address")
+
+            let proxied = try await ServeCLITests.request(server, "/metrics", curlArguments: ["-H", "X-Forwarded-For: 198.51.100.1"])
+            #expect(proxied.status == 403, "through a proxy: \(proxied.status)")
+            let wrong = try await ServeCLITests.request(server, "/metrics", curlArguments: ["-H", "X-Forwarded-For: 198.51.100.1", "-H", "Authorization: Bearer nope-nope-nope-nope"])
+            #expect(wrong.status == 403)
+            let right = try await ServeCLITests.request(server, "/metrics", curlArguments: ["-H", "X-Forwarded-For: 198.51.100.1", "-H", "Authorization: Bearer \(bearer)"])
+            #expect(right.status == 200 && right.body.contains("listctl_http_requests_total"), "\(right.status)")
+        }
+    }
+}

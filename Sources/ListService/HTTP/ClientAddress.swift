@@ -10,6 +10,8 @@ public struct TrustedProxies: Sendable, Equatable {
     var ranges: [(bytes: [UInt8], bits: Int)]
 
     public static let none = TrustedProxies(ranges: [])
+    /// 127.0.0.0/8 and ::1.
+    static let loopback = try! TrustedProxies(parsing: "127.0.0.0/8, ::1")
 
     public static func == (a: TrustedProxies, b: TrustedProxies) -> Bool {
         a.ranges.map(\.bytes) == b.ranges.map(\.bytes) && a.ranges.map(\.bits) == b.ranges.map(\.bits)

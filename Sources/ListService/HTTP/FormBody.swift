@@ -4,6 +4,7 @@ import Foundation
 extension HTTPField.Name {
     static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+    static let forwarded = HTTPField.Name("Forwarded")!
 }
 
 /// The bodies the service reads: HTML forms (`application/x-www-form-urlencoded`),

@@ -16,6 +16,8 @@ public struct SubscriberHTTPService: Sendable {
     public let secrets: TokenSecrets
     public let settings: ServiceSettings
     public let logger: Logger
+    /// What `/metrics` shows; the webhook routes count into it too.
+    public let metrics: ServiceMetrics
     let limiter: RequestRateLimiter
 
     /// The largest request body read (a form of a few fields; the one-click POST is 26 bytes).
@@ -31,12 +33,14 @@ public struct SubscriberHTTPService: Sendable {
         self.settings = settings
         self.logger = logger
         self.limiter = RequestRateLimiter(limit: settings.subscribeLimit, window: .seconds(3600))
+        self.metrics = ServiceMetrics()
     }
 
     /// The router: `/healthz` at the top, and the per-list actions under any prefix.
     public func router() -> Router<ServiceRequestContext> {
         let router = Router(context: ServiceRequestContext.self)
-        router.get("healthz") { _, _ in await self.health() }
+        router.get("healthz") { _, _ in self.counted("healthz", await self.health()) }
+        router.get("metrics") { request, context in self.counted("metrics", await self.scrape(request, context)) }
         router.get("**") { request, context in await self.action(request, context) }
         router.post("**") { request, context in await self.action(request, context) }
         return router
@@ -66,10 +70,60 @@ public struct SubscriberHTTPService: Sendable {
         }
     }
 
+    // MARK: Metrics
+
+    func counted(_ route: String, _ response: Response) -> Response {
+        metrics.request(route: route, status: Int(response.status.code))
+        return response
+    }
+
+    /// Prometheus text for a loopback client that did not come through a proxy (no `X-Forwarded-For` or
+    /// `Forwarded`), or for anyone with `Authorization: Bearer <LISTCTL_METRICS_TOKEN>`; else 403.
+    func scrape(_ request: Request, _ context: ServiceRequestContext) async -> Response {
+        let peer = context.remoteAddress?.ipAddress ?? ""
+        let proxied = request.headers[HTTPField.Name.xForwardedFor] != nil || request.headers[HTTPField.Name.forwarded] != nil
+        let loopback = TrustedProxies.loopback.contains(peer)
+        var allowed = loopback && !proxied
+        if let token = settings.metricsToken, let given = request.headers[.authorization], given.hasPrefix("Bearer ") {
+            allowed = allowed || TokenCrypto.constantTimeEqual(Array(given.dropFirst(7).utf8), Array(token.utf8))
+        }
+        guard allowed else {
+            return Self.text(.forbidden, "metrics answer loopback clients, or a bearer token (LISTCTL_METRICS_TOKEN)\n")
+        }
+        do {
+            let rows = try await database.pool.withConnection { connection in
+                try await connection.query("""
+                    SELECT state, count(*) FROM deliveries GROUP BY state
+                    UNION ALL SELECT 'sent_compacted', coalesce(sum(cardinality(subscriber_ids)), 0)::bigint FROM delivery_summaries
+                    """).map { (state: try $0.decode(String.self, at: 0), count: try $0.decode(Int64.self, at: 1)) }
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text(deliveries: rows))))
+        } catch {
+            logger.warning("metrics: database unreachable", metadata: ["error": "\(error)"])
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text(deliveries: []))))
+        }
+    }
+
     // MARK: Actions under a list's root
 
     func action(_ request: Request, _ context: ServiceRequestContext) async -> Response {
         let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let route = Self.route(segments)
+        return counted(route, await act(request, context, segments: segments))
+    }
+
+    /// The route's name for metrics and logs: never the token or the path itself.
+    static func route(_ segments: [String]) -> String {
+        if segments.last == "subscribe" { return "subscribe" }
+        if segments.count >= 2, ["unsubscribe", "confirm", "preferences", "webhooks"].contains(segments[segments.count - 2]) {
+            return segments[segments.count - 2]
+        }
+        return "other"
+    }
+
+    func act(_ request: Request, _ context: ServiceRequestContext, segments: [String]) async -> Response {
         do {
             if segments.count >= 2 {
                 let prefix = Array(segments.dropLast(2)), token = segments[segments.count - 1]
@@ -137,6 +191,7 @@ public struct SubscriberHTTPService: Sendable {
             logger.info("unsubscribe", metadata: [
                 "list.id": "\(token.listID)", "subscriber.id": "\(token.subscriberID)", "one_click": "\(oneClick)", "outcome": "\(outcome)",
             ])
+            if case .unsubscribed = outcome { metrics.unsubscribed(source: oneClick ? "one-click" : "link") }
             if case .unknown = outcome {
                 return Self.page(.notFound, ServicePages.problem(
                     title: "Not on this list", message: "This address is not on \(list.name) (any more): nothing to do."), list: list)
@@ -199,6 +254,7 @@ public struct SubscriberHTTPService: Sendable {
         // A bot fills every field, the hidden one too: the answer a person gets, and nothing stored.
         if let trap = fields["website"], !trap.isEmpty {
             logger.notice("subscribe: honeypot field filled; ignored", metadata: ["client": "\(clientAddress ?? "unknown")"])
+            metrics.subscribeRequest(outcome: "honeypot")
             return accepted
         }
         let outcome: DoubleOptIn.RequestOutcome
@@ -210,6 +266,11 @@ public struct SubscriberHTTPService: Sendable {
             return refuse(email.isEmpty ? "Please give your email address." : "\(email) is not an email address we can send to.")
         }
         logger.info("subscribe", metadata: ["list": "\(list.slug)", "outcome": "\(outcome)"])
+        switch outcome {
+        case .queued: metrics.subscribeRequest(outcome: "queued")
+        case .alreadyActive: metrics.subscribeRequest(outcome: "already_active")
+        case .limited: metrics.subscribeRequest(outcome: "limited")
+        }
         return accepted
     }
 
@@ -225,6 +286,13 @@ public struct SubscriberHTTPService: Sendable {
             token: token, consent: .init(source: "form", clientAddress: client(request, context), userAgent: request.headers[.userAgent]))
         logger.info("confirm", metadata: ["list.id": "\(token.listID)", "subscriber.id": "\(token.subscriberID)", "outcome": "\(outcome)"])
         let again = "Subscribe again for a new link."
+        switch outcome {
+        case .confirmed: metrics.confirmation(outcome: "confirmed")
+        case .alreadyConfirmed: metrics.confirmation(outcome: "already_confirmed")
+        case .expired: metrics.confirmation(outcome: "expired")
+        case .withdrawn: metrics.confirmation(outcome: "withdrawn")
+        case .unknown: metrics.confirmation(outcome: "unknown")
+        }
         switch outcome {
         case .confirmed(let welcome):
             return Self.page(.ok, ServicePages.confirmed(listName: list.name, welcome: welcome), list: list)
@@ -265,6 +333,7 @@ public struct SubscriberHTTPService: Sendable {
             } else {
                 let wanted = Set(fields.filter { $0.0 == "list" }.map(\.1))
                 let changed = try await store.save(current, wanted: wanted, issueID: token.issueID, consent: consent)
+                for _ in changed.left { metrics.unsubscribed(source: "preferences") }
                 notice = changed.summary
             }
             logger.info("preferences saved", metadata: ["subscriber.id": "\(token.subscriberID)"])
@@ -316,10 +385,13 @@ public struct ServiceSettings: Sendable, Equatable {
     public var trustedProxies: TrustedProxies
     /// Subscribe POSTs per client address per hour (`LISTCTL_SUBSCRIBE_LIMIT`, default 10).
     public var subscribeLimit: Int
+    /// A bearer token that opens `/metrics` to clients beyond loopback (`LISTCTL_METRICS_TOKEN` or `_FILE`).
+    public var metricsToken: String?
 
-    public init(trustedProxies: TrustedProxies = .none, subscribeLimit: Int = 10) {
+    public init(trustedProxies: TrustedProxies = .none, subscribeLimit: Int = 10, metricsToken: String? = nil) {
         self.trustedProxies = trustedProxies
         self.subscribeLimit = subscribeLimit
+        self.metricsToken = metricsToken
     }
 
     /// - Throws: ``ListServiceError`` `.configuration` naming the setting that is wrong.
@@ -330,6 +402,22 @@ public struct ServiceSettings: Sendable, Equatable {
                 throw ListServiceError(code: .configuration, message: "LISTCTL_SUBSCRIBE_LIMIT=\(text): give a whole number of requests per client address per hour, 1 or more")
             }
             settings.subscribeLimit = limit
+        }
+        var token = environment["LISTCTL_METRICS_TOKEN"]
+        if let file = environment["LISTCTL_METRICS_TOKEN_FILE"], !file.isEmpty {
+            guard token == nil else {
+                throw ListServiceError(code: .configuration, message: "set LISTCTL_METRICS_TOKEN or LISTCTL_METRICS_TOKEN_FILE, not both")
+            }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ListServiceError(code: .configuration, message: "LISTCTL_METRICS_TOKEN_FILE: cannot read \(file)")
+            }
+            token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let given = token, !given.isEmpty {
+            guard given.utf8.count >= 16 else {
+                throw ListServiceError(code: .configuration, message: "the metrics token must be at least 16 characters (`listctl secret generate` makes one)")
+            }
+            settings.metricsToken = given
         }
         return settings
     }
