@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: demo test build setup bench-import bench-render bench-send bench-deliver clean
+.PHONY: demo test build setup bench-import bench-render bench-send bench-deliver bench-ledger bench-serve clean
 
 setup:
 	bash scripts/setup.sh
@@ -30,6 +30,9 @@ bench-deliver: setup
 
 bench-ledger: setup
 	bash scripts/bench-ledger-growth.sh
+
+bench-serve: setup
+	bash scripts/bench-serve.sh
 
 clean:
 	rm -rf .build outbox

@@ -41,5 +41,22 @@ echo
 echo "demo: the outbox now holds each part of each subscriber's mail as a complete MIME message:"
 echo "demo: $(ls "$OUTBOX/new" | wc -l) messages in $OUTBOX/new"
 echo "demo: rendered parts (HTML, text, .eml) for a browser: $PREVIEW"
+
+# The subscriber service for the sample list, briefly: its subscribe page and /healthz, then stopped.
+echo; echo "\$ listctl serve --port 0 --no-worker   (started, asked twice, stopped)"
+SERVE_LOG=$(mktemp)
+"$LISTCTL" serve --port 0 --no-worker 2>"$SERVE_LOG" &
+SERVE_PID=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$SERVE_LOG" && break; sleep 0.1; done
+SERVE_PORT=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$SERVE_LOG" | head -1)
+echo "GET /healthz: $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SERVE_PORT/healthz")"
+echo "GET https://letters.example.com/subscribe (Host header, as behind a proxy): $(curl -s -o /dev/null -w '%{http_code}' -H 'Host: letters.example.com' "http://127.0.0.1:$SERVE_PORT/subscribe")"
+kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true
+rm -f "$SERVE_LOG"
+echo
+echo "demo: to run the subscriber service for the sample list (subscribe, confirm, preferences, one-click unsubscribe,"
+echo "demo: and a worker that mails confirmations into the outbox), behind a proxy for https://letters.example.com:"
+echo "demo:   LISTCTL_HOME=$LISTCTL_HOME LISTCTL_TRANSPORT=outbox://$OUTBOX $LISTCTL serve --port 8080"
+echo "demo:   curl -H 'Host: letters.example.com' http://127.0.0.1:8080/subscribe"
 echo
 echo "demo: done. The private database keeps running; stop it with: LISTCTL_HOME=$LISTCTL_HOME $LISTCTL db stop"

@@ -7,7 +7,7 @@ APT_PACKAGES=(
     pkg-config libpq-dev libcurl4-openssl-dev libssl-dev
     libcmark-gfm-dev libcmark-gfm-extensions-dev cmark-gfm
     postgresql postgresql-contrib postfix swaks hyperfine openssl spin gcc time
-    chromium chromium-driver
+    chromium chromium-driver wrk
 )
 PIP_PACKAGES=(aiosmtpd dkimpy pynacl "moto[server]" botocore selenium)
 
