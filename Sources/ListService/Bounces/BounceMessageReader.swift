@@ -201,7 +201,7 @@ public enum BounceMessageReader {
     }
 
     /// The token of a VERP address `local+TOKEN@domain` in `text` (an address, `<address>`, `Name <address>`),
-    /// when it looks like one (34–70 base64url characters: 25 to 52 bytes after the last `+`). Verified by the recorder.
+    /// when it looks like one (34–70 base64url characters after the last `+`, the lengths a token can have). Verified by the recorder.
     static func verpToken(in text: String) -> String? {
         for address in text.split(separator: ",").compactMap({ bareAddress(String($0)) }) {
             guard let at = address.lastIndex(of: "@"), let plus = address[..<at].lastIndex(of: "+") else { continue }
