@@ -21,6 +21,7 @@ struct Listctl: AsyncParsableCommand {
             ImportCommand.self,
             SubscribersCommand.self,
             SuppressionsCommand.self,
+            BouncesCommand.self,
             IssuesCommand.self,
             PreviewCommand.self,
             SendCommand.self,

@@ -106,9 +106,15 @@ struct IssueMessages: Sendable {
     /// mail's also names its request: a second request is a new message, not
     /// a copy a mailbox would drop as a duplicate.
     func messageID(part: Int, subscriber: Int64, request: Int64? = nil) -> String {
-        let data = Array("message-id\u{0}\(issueID)\u{0}\(part)\u{0}\(subscriber)\(request.map { "\u{0}\($0)" } ?? "")".utf8)
-        let mac = Digest.hmacSHA256(key: messageKey, data: data)
-        return "listctl.\(issueID).\(part).\(Base64URL.encode(Array(mac.prefix(16))))@\(identity.domain)"
+        let mac = Self.messageIDMAC(key: messageKey, issue: issueID, part: part, subscriber: subscriber, request: request)
+        return "listctl.\(issueID).\(part).\(mac)@\(identity.domain)"
+    }
+
+    /// The `<mac>` of a Message-ID: base64url of HMAC-SHA256(key, "message-id" ‖ issue ‖ part ‖ subscriber [‖ request]),
+    /// first 16 bytes. The bounce recorder recomputes it to check a Message-ID quoted in a report.
+    static func messageIDMAC(key: [UInt8], issue: Int64, part: Int, subscriber: Int64, request: Int64? = nil) -> String {
+        let data = Array("message-id\u{0}\(issue)\u{0}\(part)\u{0}\(subscriber)\(request.map { "\u{0}\($0)" } ?? "")".utf8)
+        return Base64URL.encode(Array(Digest.hmacSHA256(key: key, data: data).prefix(16)))
     }
 }
 
