@@ -77,7 +77,7 @@ public struct IssueStatus: Sendable, Codable {
                        coalesce(sum(messages), 0)::bigint, max(last_sent_at)
                 FROM delivery_tallies WHERE issue_id = $1
                 """, issue)[0]
-            func tallied(_ column: Int) throws -> Int { try tally.decode(Int.self, at: column) }
+            let tallied: [Int] = try (0..<8).map { try tally.decode(Int.self, at: $0) }
             let counts = try await connection.query(
                 """
                 SELECT count(*),
@@ -93,18 +93,18 @@ public struct IssueStatus: Sendable, Codable {
             let started: Date? = try row.decode(at: 8)
             let last = [try counts.decode(Date?.self, at: 9), try compacted.decode(Date?.self, at: 2), try tally.decode(Date?.self, at: 8)]
                 .compactMap { $0 }.max()
-            let messages: Int = try counts.decode(at: 8) + compactedMessages + tallied(7)
+            let messages: Int = try counts.decode(at: 8) + compactedMessages + tallied[7]
             var rate: Double?
             if let started, let last, last.timeIntervalSince(started) > 0.001 { rate = Double(messages) / last.timeIntervalSince(started) }
             return IssueStatus(
                 issue: try row.decode(at: 0), list: try row.decode(at: 1), subject: try row.decode(at: 2), slug: try row.decode(at: 3),
                 state: try row.decode(at: 4), pausedReason: try row.decode(at: 5), parts: try row.decode(at: 6),
-                recipients: try counts.decode(Int.self, at: 0) + compactedSent + tallied(0),
-                sent: try counts.decode(Int.self, at: 1) + compactedSent + tallied(1),
+                recipients: try counts.decode(Int.self, at: 0) + compactedSent + tallied[0],
+                sent: try counts.decode(Int.self, at: 1) + compactedSent + tallied[1],
                 pending: try counts.decode(at: 2),
-                failed: try counts.decode(Int.self, at: 3) + tallied(2), failedUnknown: try counts.decode(Int.self, at: 4) + tallied(3),
-                bounced: try counts.decode(Int.self, at: 5) + tallied(4), skipped: try counts.decode(Int.self, at: 6) + tallied(5),
-                cancelled: try counts.decode(Int.self, at: 7) + tallied(6), messagesSent: messages, forgotten: tallied(0), rate: rate,
+                failed: try counts.decode(Int.self, at: 3) + tallied[2], failedUnknown: try counts.decode(Int.self, at: 4) + tallied[3],
+                bounced: try counts.decode(Int.self, at: 5) + tallied[4], skipped: try counts.decode(Int.self, at: 6) + tallied[5],
+                cancelled: try counts.decode(Int.self, at: 7) + tallied[6], messagesSent: messages, forgotten: tallied[0], rate: rate,
                 scheduledAt: try row.decode(at: 7), startedAt: started, finishedAt: try row.decode(at: 9))
         }
     }
