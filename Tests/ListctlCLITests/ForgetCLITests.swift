@@ -152,7 +152,7 @@ struct ForgetCLITests {
             #expect(DeliveryCLITests.int(Self.json(generic)["forgotten"]) == 1 && DeliveryCLITests.int(Self.json(generic)["inserted"]) == 1,
                     "\(generic.stdout) \(generic.stderr)")
             #expect(try await Self.mentions(fixture, "ada@example.com") == [], "no import stored her")
-            #expect(try await Self.rows(fixture, "SELECT forgotten FROM imports WHERE file_name = 'other.csv'") == 1)
+            #expect(try await Self.rows(fixture, "SELECT coalesce(sum(forgotten), -1)::int FROM imports WHERE file_name LIKE '%/other.csv'") == 1, "imports.forgotten")
 
             try await SubscriberAdminCLITests.expectRefused(fixture, [
                 (["subscribers", "add", "ADA@example.com", "--list", "monthly"], "ADA@example.com was forgotten"),
