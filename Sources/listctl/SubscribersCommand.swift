@@ -10,6 +10,23 @@ struct SubscribersCommand: AsyncParsableCommand {
         subcommands: [Add.self, Show.self, Unsubscribe.self, ExportPerson.self, Forget.self, Export.self]
     )
 
+    /// `body`'s answer; when it finds nobody and the address was forgotten, says that instead of "no subscriber".
+    static func sayingIfForgotten<T>(
+        _ email: String, _ database: ListDatabase, _ global: GlobalOptions, isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ListServiceError where error.code == .notFound {
+            guard let keys = try? ForgetKeys.loadIfConfigured(global.configuration()),
+                  (try? await ForgottenAddresses(database: database, keys: keys).contains(email)) == true
+            else { throw error }
+            throw ListServiceError(
+                code: .notFound,
+                message: "\(email) was forgotten (`listctl subscribers forget`): nothing is stored about them but a keyed hash of the address")
+        }
+    }
+
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a person to a list, active at once (they asked you by other means).",
@@ -40,7 +57,9 @@ struct SubscribersCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await global.withDatabase(shortStatements: true) { database in
-                let record = try await SubscriberRecord.load(email, database: database)
+                let record = try await SubscribersCommand.sayingIfForgotten(email, database, global) {
+                    try await SubscriberRecord.load(email, database: database)
+                }
                 if json { return try printJSON(record) }
                 print("\(record.email)\(record.name.isEmpty ? "" : " (\(record.name))"), since \(formatTimestamp(record.createdAt))")
                 if let suppression = record.suppression {
@@ -76,7 +95,9 @@ struct SubscribersCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await global.withDatabase { database in
-                try printJSON(try await PersonalDataExport.load(email, database: database))
+                try printJSON(try await SubscribersCommand.sayingIfForgotten(email, database, global) {
+                    try await PersonalDataExport.load(email, database: database)
+                })
             }
         }
     }
@@ -177,7 +198,7 @@ struct SubscribersCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await global.withDatabase { database in
-                let changes = SubscriptionChanges(database: database)
+                let changes = SubscriptionChanges(database: database, forgetKeys: try ForgetKeys.loadIfConfigured(global.configuration()))
                 if let list {
                     switch try await changes.unsubscribe(email: email, list: list) {
                     case .unsubscribed: print("unsubscribed \(email) from \(list)")

@@ -160,8 +160,12 @@ struct ForgetCLITests {
             let twice = try await fixture.run("subscribers", "forget", "ada@example.com", "--yes")
             #expect(twice.status == 0 && twice.stdout.contains("already forgotten"), "\(twice.stdout) \(twice.stderr)")
             #expect(try await Self.rows(fixture, "SELECT count(*) FROM forgotten_addresses") == 1, "one hash")
-            let shown = try await fixture.run("subscribers", "show", "ada@example.com")
-            #expect(shown.status != 0, "\(shown.stdout)")
+            try await SubscriberAdminCLITests.expectRefused(fixture, [
+                (["subscribers", "show", "ada@example.com"], "ada@example.com was forgotten"),
+                (["subscribers", "export-person", "ada@example.com"], "was forgotten"),
+                (["suppressions", "add", "Ada@example.com"], "a suppression would store the address again; nothing changed"),
+                (["subscribers", "unsubscribe", "ada@example.com", "--all"], "a suppression would store the address again"),
+            ])
             #expect(try await Self.mentions(fixture, "ada@example.com") == [])
         }
     }

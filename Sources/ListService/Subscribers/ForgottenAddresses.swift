@@ -93,6 +93,13 @@ public struct ForgottenAddresses: Sendable {
             message: "\(forgotten) \(forgotten == 1 ? "person was" : "people were") forgotten, and no forget key is set (LISTCTL_FORGET_KEY or LISTCTL_FORGET_KEY_FILE), so listctl cannot tell whether an address is one of them; nothing changed. Use the key that `listctl subscribers forget` used. \(ForgetKeys.howToCreate)")
     }
 
+    /// Why an operator's write of a forgotten address is refused.
+    static func refusal(_ address: String, action: String) -> ListServiceError {
+        ListServiceError(
+            code: .conflict,
+            message: "\(address) was forgotten (`listctl subscribers forget`): only a keyed hash of the address is kept, it is never mailed, and \(action) would store the address again; nothing changed. Only the person's own confirmation of a sign-up brings them back")
+    }
+
     /// The per-address lock that `forget` and the checks before adding someone take (transaction-level).
     static func lock(address: String, on connection: PostgresConnection) async throws {
         try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended('listctl.forget:' || lower($1), 0))", address)

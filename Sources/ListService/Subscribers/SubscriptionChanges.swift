@@ -57,9 +57,7 @@ public struct SubscriptionChanges: Sendable {
         return try await database.pool.withConnection { connection in
             try await connection.transaction { connection in
                 if try await ForgottenAddresses.contains(address: address, keys: forgetKeys, on: connection, lock: true) {
-                    throw ListServiceError(
-                        code: .conflict,
-                        message: "\(address) was forgotten (`listctl subscribers forget`): only a keyed hash of the address is kept, so that nobody adds it again; nothing changed. Only the person's own confirmation of a sign-up brings them back")
+                    throw ForgottenAddresses.refusal(address, action: "adding it")
                 }
                 if let reason: String = try await connection.query(
                     "SELECT reason FROM suppressions WHERE email_key = lower($1)", address).first?.decode(at: 0) {
@@ -115,11 +113,15 @@ public struct SubscriptionChanges: Sendable {
 
     /// `listctl subscribers unsubscribe EMAIL --all` ("unsubscribe from all"): the address is suppressed
     /// (reason `unsubscribed`) and every subscription that still mails is unsubscribed, each with its event.
+    /// A forgotten address is refused (`.conflict`) when ``forgetKeys`` is set, as in ``SuppressionList/add(_:reason:detail:)``.
     /// - Returns: the slugs of the lists it was unsubscribed from.
     public func unsubscribeEverywhere(email: String, source: String) async throws -> [String] {
         let address = try SuppressionList.key(email)
         return try await database.pool.withConnection { connection in
             try await connection.transaction { connection in
+                if let forgetKeys, try await ForgottenAddresses.contains(address: address, keys: forgetKeys, on: connection, lock: true) {
+                    throw ForgottenAddresses.refusal(address, action: "a suppression")
+                }
                 try await connection.query("""
                     INSERT INTO suppressions (email_key, reason, detail) VALUES (lower($1), 'unsubscribed', 'unsubscribe from all (' || $2 || ')')
                     ON CONFLICT (email_key) DO NOTHING
