@@ -91,7 +91,8 @@ struct ImportCommand: AsyncParsableCommand {
             let bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) == 1)
             let summary: ImportSummary
             do {
-                summary = try await SubscriberImporter(database: database).importFile(at: url, options: options) { read, total in
+                let forgetKeys = try ForgetKeys.loadIfConfigured(global.configuration())
+                summary = try await SubscriberImporter(database: database, forgetKeys: forgetKeys).importFile(at: url, options: options) { read, total in
                     bar.update(read, of: total)
                 }
             } catch {
@@ -119,6 +120,7 @@ struct ImportCommand: AsyncParsableCommand {
                 lines.append(["rejected", String(summary.rejected) + (summary.rejectsFile.map { " (written to \($0))" } ?? "")])
                 if summary.duplicates > 0 { lines.append(["duplicates", "\(summary.duplicates) (same address twice in the file, merged)"]) }
                 if summary.skipped > 0 { lines.append(["skipped", "\(summary.skipped) (deletion requests)"]) }
+                if summary.forgotten > 0 { lines.append(["forgotten", "\(summary.forgotten) (erased with `listctl subscribers forget`: left out, nothing stored)"]) }
             }
             for line in lines { print("  " + line[0].padding(toLength: 11, withPad: " ", startingAt: 0) + line[1]) }
         }

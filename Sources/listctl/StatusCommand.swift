@@ -65,6 +65,7 @@ extension StatusCommand {
         counts += ", bounced \(status.bounced), skipped \(status.skipped)"
         if status.cancelled > 0 { counts += ", cancelled \(status.cancelled)" }
         print(counts)
+        if status.forgotten > 0 { print("of these, \(status.forgotten) to people forgotten since (counted on, no address kept)") }
         for (label, date) in [("scheduled", status.scheduledAt), ("started", status.startedAt), ("finished", status.finishedAt)] {
             if let date { print("\(label): \(formatTimestamp(date))") }
         }

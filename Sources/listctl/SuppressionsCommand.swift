@@ -34,7 +34,8 @@ struct SuppressionsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await global.withDatabase { database in
-                let added = try await SuppressionList(database: database).add(email, reason: reason, detail: detail)
+                let forgetKeys = try ForgetKeys.loadIfConfigured(global.configuration())
+                let added = try await SuppressionList(database: database, forgetKeys: forgetKeys).add(email, reason: reason, detail: detail)
                 print(added ? "suppressed \(email) (\(reason))" : "\(email) was already suppressed; left as it was")
             }
         }

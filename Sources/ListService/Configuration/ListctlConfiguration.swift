@@ -30,6 +30,10 @@ public struct ListctlConfiguration: Sendable {
     public var secret: String?
     /// `LISTCTL_SECRET_FILE`: a file of token secrets, one a line, the first current.
     public var secretFile: String?
+    /// `LISTCTL_FORGET_KEY`: the key of the forgotten addresses' hashes (see ``ForgetKeys``). Never log it.
+    public var forgetKey: String?
+    /// `LISTCTL_FORGET_KEY_FILE`: a file of forget keys, one a line, the first current.
+    public var forgetKeyFile: String?
 
     public init(
         databaseURL: String?, home: URL, homeIsDefault: Bool = false, defaultFrom: String? = nil,
@@ -80,6 +84,8 @@ public struct ListctlConfiguration: Sendable {
         }
         configuration.secret = value("LISTCTL_SECRET")
         configuration.secretFile = value("LISTCTL_SECRET_FILE")
+        configuration.forgetKey = value("LISTCTL_FORGET_KEY")
+        configuration.forgetKeyFile = value("LISTCTL_FORGET_KEY_FILE")
         return configuration
     }
 

@@ -22,6 +22,9 @@ public struct IssueStatus: Sendable, Codable {
     public var cancelled: Int
     /// Parts accepted, over every delivery.
     public var messagesSent: Int
+    /// Of `recipients`: deliveries to people forgotten since (`subscribers forget`), counted in their
+    /// final state from the issue's tally (a pending one as skipped); no address is kept for them.
+    public var forgotten: Int
     /// Messages per second between the start and the last recorded message.
     public var rate: Double?
     public var scheduledAt: Date?
@@ -61,6 +64,20 @@ public struct IssueStatus: Sendable, Codable {
                 """, issue)[0]
             let compactedSent: Int = try compacted.decode(at: 0)
             let compactedMessages: Int = try compacted.decode(at: 1)
+            // Deliveries of people forgotten since (schema 0009), by final state.
+            let tally = try await connection.query(
+                """
+                SELECT coalesce(sum(deliveries), 0)::bigint,
+                       coalesce(sum(deliveries) FILTER (WHERE state = 'sent'), 0)::bigint,
+                       coalesce(sum(deliveries) FILTER (WHERE state = 'failed'), 0)::bigint,
+                       coalesce(sum(failed_unknown), 0)::bigint,
+                       coalesce(sum(deliveries) FILTER (WHERE state = 'bounced'), 0)::bigint,
+                       coalesce(sum(deliveries) FILTER (WHERE state = 'skipped'), 0)::bigint,
+                       coalesce(sum(deliveries) FILTER (WHERE state = 'cancelled'), 0)::bigint,
+                       coalesce(sum(messages), 0)::bigint, max(last_sent_at)
+                FROM delivery_tallies WHERE issue_id = $1
+                """, issue)[0]
+            let tallied: [Int] = try (0..<8).map { try tally.decode(Int.self, at: $0) }
             let counts = try await connection.query(
                 """
                 SELECT count(*),
@@ -74,17 +91,20 @@ public struct IssueStatus: Sendable, Codable {
                 FROM deliveries WHERE issue_id = $1
                 """, issue)[0]
             let started: Date? = try row.decode(at: 8)
-            let last = [try counts.decode(Date?.self, at: 9), try compacted.decode(Date?.self, at: 2)].compactMap { $0 }.max()
-            let messages: Int = try counts.decode(at: 8) + compactedMessages
+            let last = [try counts.decode(Date?.self, at: 9), try compacted.decode(Date?.self, at: 2), try tally.decode(Date?.self, at: 8)]
+                .compactMap { $0 }.max()
+            let messages: Int = try counts.decode(at: 8) + compactedMessages + tallied[7]
             var rate: Double?
             if let started, let last, last.timeIntervalSince(started) > 0.001 { rate = Double(messages) / last.timeIntervalSince(started) }
             return IssueStatus(
                 issue: try row.decode(at: 0), list: try row.decode(at: 1), subject: try row.decode(at: 2), slug: try row.decode(at: 3),
                 state: try row.decode(at: 4), pausedReason: try row.decode(at: 5), parts: try row.decode(at: 6),
-                recipients: try counts.decode(Int.self, at: 0) + compactedSent, sent: try counts.decode(Int.self, at: 1) + compactedSent,
+                recipients: try counts.decode(Int.self, at: 0) + compactedSent + tallied[0],
+                sent: try counts.decode(Int.self, at: 1) + compactedSent + tallied[1],
                 pending: try counts.decode(at: 2),
-                failed: try counts.decode(at: 3), failedUnknown: try counts.decode(at: 4), bounced: try counts.decode(at: 5),
-                skipped: try counts.decode(at: 6), cancelled: try counts.decode(at: 7), messagesSent: messages, rate: rate,
+                failed: try counts.decode(Int.self, at: 3) + tallied[2], failedUnknown: try counts.decode(Int.self, at: 4) + tallied[3],
+                bounced: try counts.decode(Int.self, at: 5) + tallied[4], skipped: try counts.decode(Int.self, at: 6) + tallied[5],
+                cancelled: try counts.decode(Int.self, at: 7) + tallied[6], messagesSent: messages, forgotten: tallied[0], rate: rate,
                 scheduledAt: try row.decode(at: 7), startedAt: started, finishedAt: try row.decode(at: 9))
         }
     }

@@ -41,13 +41,35 @@ public enum ImportSQL {
             status      text NOT NULL,
             suppression text,
             created_at  timestamptz,
-            attributes  jsonb NOT NULL
+            attributes  jsonb NOT NULL,
+            -- The address's hashes under each forget key (hex, space-separated);
+            -- NULL when nobody was ever forgotten (then nothing is hashed).
+            forget_hashes text
         ) ON COMMIT DROP
         """
 
     /// COPY in text format: tab-separated, `\N` for NULL, backslash escapes.
     public static let copyStaging =
-        "COPY import_staging (line, email, name, status, suppression, created_at, attributes) FROM STDIN"
+        "COPY import_staging (line, email, name, status, suppression, created_at, attributes, forget_hashes) FROM STDIN"
+
+    /// How many people were forgotten: when none, the file's addresses are not hashed at all.
+    public static let anyForgotten = "SELECT count(*) FROM forgotten_addresses"
+
+    /// The rows of forgotten people leave the staging table before anything is
+    /// planned, so nothing of them is stored (docs/SUPPRESSION.md "Erasure").
+    /// One hash join of every row's hashes against `forgotten_addresses`.
+    public static let dropForgotten = """
+        WITH hit AS (
+            SELECT DISTINCT st.line
+            FROM import_staging st
+            CROSS JOIN LATERAL unnest(string_to_array(st.forget_hashes, ' ')) AS h (hex)
+            JOIN forgotten_addresses f ON f.hash = decode(h.hex, 'hex')
+        ), dropped AS (
+            DELETE FROM import_staging st USING hit WHERE st.line = hit.line
+            RETURNING lower(st.email) COLLATE "C" AS email_key
+        )
+        SELECT count(*) AS forgotten_rows, count(DISTINCT email_key) AS forgotten FROM dropped
+        """
 
     /// One row per address (case-insensitively), planned against what is stored.
     ///
@@ -386,7 +408,8 @@ public enum ImportSQL {
             SELECT set_config('listctl.import_list_id', :'list_id', true);
             \(session);
             \(createStaging);
-            \\copy import_staging (line, email, name, status, suppression, created_at, attributes) from 'STAGING_FILE'
+            \\copy import_staging (line, email, name, status, suppression, created_at, attributes, forget_hashes) from 'STAGING_FILE'
+            \(dropForgotten);
             \(analyzeStaging);
             \(plan);
             SELECT (SELECT count(*) FROM import_staging) <> (SELECT count(*) FROM import_rows) AS has_duplicates \\gset

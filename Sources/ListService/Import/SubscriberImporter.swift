@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import Postgres
+import Mailer
 
 /// How to run an import.
 public struct ImportOptions: Sendable {
@@ -94,6 +95,9 @@ public struct ImportSummary: Sendable, Codable, Hashable {
     public var skipped: Int = 0
     /// Rows that repeated an address already in the file (merged into one).
     public var duplicates: Int = 0
+    /// Distinct addresses in the file that were forgotten (`listctl subscribers
+    /// forget`): left out, nothing of them stored. Not in `inserted`, `updated` or `unchanged`.
+    public var forgotten: Int = 0
     /// The same file was imported into this list before: nothing was done.
     public var alreadyImported: Bool = false
     public var dryRun: Bool = false
@@ -117,10 +121,14 @@ public struct ImportSummary: Sendable, Codable, Hashable {
 public struct SubscriberImporter: Sendable {
     public let database: ListDatabase
     public let logger: Logger
+    /// Recognise forgotten people (``ForgottenAddresses``). `nil`: none
+    /// configured, fine only while nobody was ever forgotten (else the import is refused).
+    public let forgetKeys: ForgetKeys?
 
-    public init(database: ListDatabase, logger: Logger? = nil) {
+    public init(database: ListDatabase, logger: Logger? = nil, forgetKeys: ForgetKeys? = nil) {
         self.database = database
         self.logger = logger ?? database.logger
+        self.forgetKeys = forgetKeys
     }
 
     /// Progress: raw bytes read so far and the file's size.
@@ -178,6 +186,13 @@ public struct SubscriberImporter: Sendable {
                 try await connection.query(ImportSQL.setList, String(list.id))
                 try await connection.execute(script: ImportSQL.session)
                 try await connection.execute(script: ImportSQL.createStaging)
+                // Hash the file's addresses only when somebody was forgotten: most installations never pay for it.
+                let forgottenCount: Int = try await connection.query(ImportSQL.anyForgotten)[0].decode(at: 0)
+                var hasher: ForgetKeys?
+                if forgottenCount > 0 {
+                    guard let forgetKeys else { throw ForgottenAddresses.noKey(forgotten: forgottenCount) }
+                    hasher = forgetKeys
+                }
 
                 var errors: [ImportRowError] = []
                 var errorCount = 0
@@ -210,7 +225,7 @@ public struct SubscriberImporter: Sendable {
                         case .subscriber(let row):
                             // Once the import is doomed, keep reading only to report every bad row.
                             guard errorCount == 0 || options.skipInvalid else { continue }
-                            StagingEncoder.append(row, line: record.line, to: &batch)
+                            StagingEncoder.append(row, line: record.line, forgetKeys: hasher, to: &batch)
                             written += 1
                             if batch.count >= 1 << 18 {
                                 try await writer.write(batch)
@@ -237,6 +252,11 @@ public struct SubscriberImporter: Sendable {
                 summary.skipped = skipped
                 if errorCount > 0 { summary.rejectsFile = rejects?.url.path }
 
+                if hasher != nil {
+                    let dropped = try await connection.query(ImportSQL.dropForgotten)[0]
+                    summary.forgotten = try dropped.decode(column: "forgotten")
+                    written -= try dropped.decode(Int.self, column: "forgotten_rows")
+                }
                 try await connection.execute(script: ImportSQL.analyzeStaging)
                 let planned = try await connection.query(ImportSQL.plan).affectedRows
                 if planned < written { try await connection.execute(script: ImportSQL.mergeDuplicates) }
@@ -369,6 +389,7 @@ public struct SubscriberImporter: Sendable {
             total.rejected += summary.rejected
             total.skipped += summary.skipped
             total.duplicates += summary.duplicates
+            total.forgotten += summary.forgotten
             total.alreadyImported = total.alreadyImported && summary.alreadyImported
             if let rejects = summary.rejectsFile { total.rejectsFile = [total.rejectsFile, rejects].compactMap { $0 }.joined(separator: ", ") }
         }
@@ -410,12 +431,12 @@ public struct SubscriberImporter: Sendable {
     static func record(_ summary: ImportSummary, listID: Int64, on connection: PostgresConnection) async throws {
         let row = try await connection.query(
             """
-            INSERT INTO imports (list_id, file_name, sha256, format, rows_total, inserted, updated, unchanged, suppressed, rejected, finished_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+            INSERT INTO imports (list_id, file_name, sha256, format, rows_total, inserted, updated, unchanged, suppressed, rejected, forgotten, finished_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
             RETURNING id
             """,
             listID, summary.file, summary.sha256, summary.format.rawValue, summary.rows, summary.inserted, summary.updated,
-            summary.unchanged, summary.suppressed, summary.rejected)
+            summary.unchanged, summary.suppressed, summary.rejected, summary.forgotten)
         let importID: Int64 = try row[0].decode(at: 0)
         let detail = try PostgresJSON(encoding: ImportEventDetail(importID: importID, summary: summary))
         try await connection.query(
@@ -425,7 +446,7 @@ public struct SubscriberImporter: Sendable {
     private struct ImportEventDetail: Encodable {
         var importID: Int64
         var summary: ImportSummary
-        enum CodingKeys: String, CodingKey { case importID = "import_id", file, format, inserted, updated, unchanged, suppressed, rejected }
+        enum CodingKeys: String, CodingKey { case importID = "import_id", file, format, inserted, updated, unchanged, suppressed, rejected, forgotten }
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(importID, forKey: .importID)
@@ -436,6 +457,7 @@ public struct SubscriberImporter: Sendable {
             try container.encode(summary.unchanged, forKey: .unchanged)
             try container.encode(summary.suppressed, forKey: .suppressed)
             try container.encode(summary.rejected, forKey: .rejected)
+            try container.encode(summary.forgotten, forKey: .forgotten)
         }
     }
 
@@ -504,7 +526,8 @@ public struct SubscriberImporter: Sendable {
 
 /// Encodes staging rows in COPY text format.
 enum StagingEncoder {
-    static func append(_ row: SubscriberRow, line: Int, to buffer: inout [UInt8]) {
+    /// `forgetKeys`: also the hashes of the address under each key (hex, space-separated), else NULL.
+    static func append(_ row: SubscriberRow, line: Int, forgetKeys: ForgetKeys? = nil, to buffer: inout [UInt8]) {
         buffer.append(contentsOf: String(line).utf8)
         buffer.append(0x09)
         field(row.email, to: &buffer)
@@ -518,6 +541,15 @@ enum StagingEncoder {
         if let created = row.createdAt { buffer.append(contentsOf: created.utf8) } else { null(&buffer) }
         buffer.append(0x09)
         field(row.attributes, to: &buffer)
+        buffer.append(0x09)
+        if let forgetKeys {
+            for (index, hash) in forgetKeys.hashes(emailKey: row.email.lowercased()).enumerated() {
+                if index > 0 { buffer.append(0x20) }
+                buffer.append(contentsOf: Digest.hex(hash).utf8)
+            }
+        } else {
+            null(&buffer)
+        }
         buffer.append(0x0A)
     }
 

@@ -5,8 +5,14 @@ import Foundation
 /// ask for them (docs/SUPPRESSION.md). Each is idempotent.
 public struct SubscriptionChanges: Sendable {
     public let database: ListDatabase
+    /// Recognises forgotten people in ``subscribe(email:list:name:)``; `nil`: no forget key configured
+    /// (then adding anyone is refused once somebody was forgotten).
+    public let forgetKeys: ForgetKeys?
 
-    public init(database: ListDatabase) { self.database = database }
+    public init(database: ListDatabase, forgetKeys: ForgetKeys? = nil) {
+        self.database = database
+        self.forgetKeys = forgetKeys
+    }
 
     /// What an unsubscribe did.
     public enum UnsubscribeOutcome: Sendable, Equatable {
@@ -39,7 +45,8 @@ public struct SubscriptionChanges: Sendable {
 
     /// `listctl subscribers add EMAIL --list SLUG`: an operator adds a person, active at once (they asked by other
     /// means). Like an import, it never brings anyone back: a suppressed address, or one that left, bounced or
-    /// complained on this list, is refused with nothing changed (docs/SUPPRESSION.md).
+    /// complained on this list, is refused with nothing changed (docs/SUPPRESSION.md), and so is a forgotten one
+    /// (`listctl subscribers forget`).
     public func subscribe(email: String, list slug: String, name: String?) async throws -> AddOutcome {
         let address = try SuppressionList.key(email)
         // By bytes: "\r\n" is one Character, equal to neither "\r" nor "\n".
@@ -49,6 +56,9 @@ public struct SubscriptionChanges: Sendable {
         let list = try await ListStore(database: database).require(slug)
         return try await database.pool.withConnection { connection in
             try await connection.transaction { connection in
+                if try await ForgottenAddresses.contains(address: address, keys: forgetKeys, on: connection, lock: true) {
+                    throw ForgottenAddresses.refusal(address, action: "adding it")
+                }
                 if let reason: String = try await connection.query(
                     "SELECT reason FROM suppressions WHERE email_key = lower($1)", address).first?.decode(at: 0) {
                     throw ListServiceError(
@@ -103,11 +113,15 @@ public struct SubscriptionChanges: Sendable {
 
     /// `listctl subscribers unsubscribe EMAIL --all` ("unsubscribe from all"): the address is suppressed
     /// (reason `unsubscribed`) and every subscription that still mails is unsubscribed, each with its event.
+    /// A forgotten address is refused (`.conflict`) when ``forgetKeys`` is set, as in ``SuppressionList/add(_:reason:detail:)``.
     /// - Returns: the slugs of the lists it was unsubscribed from.
     public func unsubscribeEverywhere(email: String, source: String) async throws -> [String] {
         let address = try SuppressionList.key(email)
         return try await database.pool.withConnection { connection in
             try await connection.transaction { connection in
+                if let forgetKeys, try await ForgottenAddresses.contains(address: address, keys: forgetKeys, on: connection, lock: true) {
+                    throw ForgottenAddresses.refusal(address, action: "a suppression")
+                }
                 try await connection.query("""
                     INSERT INTO suppressions (email_key, reason, detail) VALUES (lower($1), 'unsubscribed', 'unsubscribe from all (' || $2 || ')')
                     ON CONFLICT (email_key) DO NOTHING

@@ -8,8 +8,13 @@ import Mailer
 /// subscription is still active: it resubscribes nobody.
 public struct SuppressionList: Sendable {
     public let database: ListDatabase
+    /// Recognises forgotten addresses in ``add(_:reason:detail:)``; `nil`: not checked.
+    public let forgetKeys: ForgetKeys?
 
-    public init(database: ListDatabase) { self.database = database }
+    public init(database: ListDatabase, forgetKeys: ForgetKeys? = nil) {
+        self.database = database
+        self.forgetKeys = forgetKeys
+    }
 
     public struct Entry: Sendable, Codable, Equatable {
         public var email: String
@@ -30,6 +35,8 @@ public struct SuppressionList: Sendable {
     }
 
     /// Suppresses `email` everywhere, with an event. Returns false when it was already suppressed (left as it was).
+    /// A forgotten address is refused (`.conflict`), nothing changed: it is never mailed anyway, and a suppression
+    /// would store the address again. With no forget key that is not checked: stopping mail comes first.
     @discardableResult
     public func add(_ email: String, reason: String, detail: String = "") async throws -> Bool {
         let key = try Self.key(email)
@@ -38,6 +45,9 @@ public struct SuppressionList: Sendable {
         }
         return try await database.pool.withConnection { connection in
             try await connection.transaction { connection in
+                if let forgetKeys, try await ForgottenAddresses.contains(address: key, keys: forgetKeys, on: connection, lock: true) {
+                    throw ForgottenAddresses.refusal(key, action: "a suppression")
+                }
                 let added = try await connection.query(
                     "INSERT INTO suppressions (email_key, reason, detail) VALUES (lower($1), $2, $3) ON CONFLICT (email_key) DO NOTHING RETURNING 1",
                     key, reason, detail.isEmpty ? "listctl suppressions add" : detail)

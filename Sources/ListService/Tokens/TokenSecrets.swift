@@ -1,5 +1,4 @@
 import Foundation
-import Mailer
 
 /// The installation's token secrets: the first signs, every one verifies
 /// (the rest are kept for links mailed before a rotation).
@@ -19,12 +18,11 @@ public struct TokenSecrets: Sendable, CustomStringConvertible {
 
         init(secret: [UInt8]) {
             bytes = secret
-            id = Digest.sha256(Array("listctl-key-id\u{0}".utf8) + secret).prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
+            id = SecretFile.keyID(secret)
         }
     }
 
-    public static let minimumLength = 43
-    static let minimumDistinct = 12
+    public static let minimumLength = SecretFile.minimumLength
 
     /// Newest first; never empty.
     public let keys: [Key]
@@ -53,43 +51,18 @@ public struct TokenSecrets: Sendable, CustomStringConvertible {
     /// blank lines and lines starting with `#` are ignored; spaces around a secret are trimmed.
     /// - Throws: ``ListServiceError`` `.configuration` naming `source:line` of a weak secret, or for a file with none.
     public static func parse(_ text: String, source: String) throws(ListServiceError) -> TokenSecrets {
-        var secrets: [String] = []
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            try check(line, at: "\(source):\(number + 1)")
-            secrets.append(line)
-        }
-        guard !secrets.isEmpty else {
-            throw ListServiceError(
-                code: .configuration,
-                message: "\(source): no secret in the file (one secret a line; blank lines and # comments are ignored). \(howToCreate)")
-        }
-        return try TokenSecrets(secrets, source: source)
+        try TokenSecrets(try file.parse(text, source: source), source: source)
     }
 
     /// Reads a secret file (``parse(_:source:)``).
     public static func read(file path: String) throws(ListServiceError) -> TokenSecrets {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ListServiceError(
-                code: .configuration, message: "\(path): cannot read the token secret file (\(error.localizedDescription))")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ListServiceError(code: .configuration, message: "\(path): the token secret file is not UTF-8 text")
-        }
-        return try parse(text, source: path)
+        try TokenSecrets(try file.read(file: path), source: path)
     }
 
     /// A new secret: 32 bytes from OpenSSL's CSPRNG, base64url without padding (43 characters).
     /// - Throws: ``ListServiceError`` `.configuration` if the random generator fails.
     public static func generate() throws(ListServiceError) -> String {
-        guard let bytes = TokenCrypto.randomBytes(32) else {
-            throw ListServiceError(code: .configuration, message: "OpenSSL's random generator failed; no secret was made")
-        }
-        return Base64URL.encode(bytes)
+        try SecretFile.generate()
     }
 
     /// What an operator runs to make a secret file.
@@ -98,6 +71,14 @@ public struct TokenSecrets: Sendable, CustomStringConvertible {
         (or `openssl rand -base64 32 > /etc/listctl/secret`) and set LISTCTL_SECRET_FILE=/etc/listctl/secret \
         on every host that sends or serves links.
         """
+
+    /// Where the token secret comes from, and the rules it shares with the forget key.
+    static let file = SecretFile(
+        noun: "token secret", variable: "LISTCTL_SECRET", fileVariable: "LISTCTL_SECRET_FILE", homeFile: "secret",
+        howToCreate: howToCreate,
+        whyShared: "listctl needs a secret, the same on every host, to sign the unsubscribe and confirmation links it mails.",
+        fileComment: "listctl token secret: signs the links in mail. Keep it, back it up, never share it.",
+        createdNotice: "it signs the unsubscribe and confirmation links in mail. Back it up with the database; without it, links already mailed stop working.")
 
     /// The installation's secrets, from the configuration:
     /// `LISTCTL_SECRET`, else `LISTCTL_SECRET_FILE`, else (embedded database
@@ -111,76 +92,14 @@ public struct TokenSecrets: Sendable, CustomStringConvertible {
     public static func load(_ configuration: ListctlConfiguration) throws(ListServiceError)
         -> (secrets: TokenSecrets, notice: String?)
     {
-        switch (configuration.secret, configuration.secretFile) {
-        case (.some, .some):
-            throw ListServiceError(
-                code: .configuration,
-                message: "both LISTCTL_SECRET and LISTCTL_SECRET_FILE are set; set one (the file keeps old secrets for rotation)")
-        case (.some(let secret), nil):
-            return (try TokenSecrets([secret], source: "LISTCTL_SECRET"), nil)
-        case (nil, .some(let path)):
-            return (try read(file: path), nil)
-        case (nil, nil):
-            break
-        }
-        guard configuration.databaseURL == nil else {
-            throw ListServiceError(
-                code: .configuration,
-                message: """
-                    no token secret is set, and DATABASE_URL names an external database: listctl needs a secret, \
-                    the same on every host, to sign the unsubscribe and confirmation links it mails. \(howToCreate)
-                    """)
-        }
-        return try embeddedDefault(home: configuration.home)
-    }
-
-    /// `home/secret`: read, or created once (32 random bytes, mode 0600) and announced.
-    static func embeddedDefault(home: URL) throws(ListServiceError) -> (secrets: TokenSecrets, notice: String?) {
-        let path = home.appendingPathComponent("secret").path
-        if FileManager.default.fileExists(atPath: path) { return (try read(file: path), nil) }
-        do {
-            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        } catch {
-            throw ListServiceError(code: .configuration, message: "\(home.path): cannot create the folder (\(error.localizedDescription))")
-        }
-        let secret = try generate()
-        let contents = Array("# listctl token secret: signs the links in mail. Keep it, back it up, never share it.\n\(secret)\n".utf8)
-        // Written whole to a private temporary file, then linked into place:
-        // link(2) fails if another process won the race, and nobody ever reads a half-written secret.
-        let temporary = "\(path).\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else {
-            throw ListServiceError(code: .configuration, message: "\(temporary): cannot create (\(String(cString: strerror(errno))))")
-        }
-        let written = contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        close(fd)
-        defer { unlink(temporary) }
-        guard written == contents.count, synced == 0 else {
-            throw ListServiceError(code: .configuration, message: "\(path): cannot write the token secret (\(String(cString: strerror(errno))))")
-        }
-        if link(temporary, path) != 0 {
-            if errno == EEXIST { return (try read(file: path), nil) }
-            throw ListServiceError(code: .configuration, message: "\(path): cannot create (\(String(cString: strerror(errno))))")
-        }
-        let notice = """
-            created a token secret in \(path) (mode 0600): it signs the unsubscribe and confirmation links in mail. \
-            Back it up with the database; without it, links already mailed stop working.
-            """
-        return (try TokenSecrets([secret], source: path), notice)
+        // Never nil with .createAtHome: it creates or throws.
+        guard let loaded = try file.load(
+            value: configuration.secret, file: configuration.secretFile, configuration: configuration, fallback: .createAtHome)
+        else { throw ListServiceError(code: .configuration, message: "no token secret. \(howToCreate)") }
+        return (try TokenSecrets(loaded.secrets, source: loaded.source), loaded.notice)
     }
 
     static func check(_ secret: String, at place: String) throws(ListServiceError) {
-        let count = secret.utf8.count
-        guard count >= minimumLength else {
-            throw ListServiceError(
-                code: .configuration,
-                message: "\(place): the token secret is too short (\(count) characters; at least \(minimumLength) needed). \(howToCreate)")
-        }
-        guard Set(secret.utf8).count >= minimumDistinct else {
-            throw ListServiceError(
-                code: .configuration,
-                message: "\(place): the token secret looks like a placeholder (fewer than \(minimumDistinct) different characters). \(howToCreate)")
-        }
+        try file.check(secret, at: place)
     }
 }
