@@ -13,6 +13,8 @@ public struct SubscriberHTTPService: Sendable {
     public let configuration: ListctlConfiguration
     public let secrets: TokenSecrets
     public let logger: Logger
+    /// `POST /webhooks/{provider}` at the top of `LISTCTL_BASE_URL`; nil: no webhook is served.
+    public var webhooks: WebhookRoutes?
 
     /// The largest request body read (a form of a few fields; the one-click POST is 26 bytes).
     static let maximumBody = 16 * 1024
@@ -61,6 +63,7 @@ public struct SubscriberHTTPService: Sendable {
 
     func action(_ request: Request, _ context: BasicRequestContext) async -> Response {
         let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        if let webhooks, let answer = await webhooks.respond(to: request, segments: segments) { return answer }
         guard segments.count >= 2, segments[segments.count - 2] == "unsubscribe" else {
             return Self.page(.notFound, ServicePages.problem(title: "Not found", message: "There is no page here."))
         }
