@@ -29,7 +29,8 @@ public struct WebhookRoutes: Sendable {
     ///   - fetcher: for SNS certificates and subscription confirmations; made from the SES settings when nil.
     /// - Throws: ``ListServiceError`` `.configuration` for a secret not in its provider's form.
     public init(
-        settings: WebhookSettings, baseURL: String?, sink: any BounceSink, fetcher: HTTPSFetcher? = nil, logger: Logger
+        settings: WebhookSettings, baseURL: String?, sink: any BounceSink, fetcher: HTTPSFetcher? = nil,
+        logger: Logger = Logger(label: "listctl.webhooks")
     ) throws(ListServiceError) {
         try settings.validate()
         root = baseURL.flatMap { PublicRoot(url: $0) }
@@ -94,11 +95,18 @@ public struct WebhookRoutes: Sendable {
             let name = field.name.canonicalName
             headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
         }
-        return await handle(provider, verifier, WebhookRequest(headers: headers, body: Array(buffer: body)), metadata: metadata)
+        let answer = await handle(provider, verifier, WebhookRequest(headers: headers, body: Array(buffer: body)), metadata: metadata)
+        return SubscriberHTTPService.text(HTTPResponse.Status(code: answer.status), answer.text)
+    }
+
+    /// A status and a one-line body.
+    struct Answer: Sendable, Equatable {
+        var status: Int
+        var text: String
     }
 
     func handle(_ provider: WebhookProvider, _ verifier: any WebhookVerifier, _ request: WebhookRequest, metadata: Logger.Metadata)
-        async -> Response
+        async -> Answer
     {
         let events: WebhookEvents
         do {
@@ -109,16 +117,16 @@ public struct WebhookRoutes: Sendable {
             switch error.code {
             case .unauthorized:
                 logger.warning("webhook: refused", metadata: metadata)
-                return SubscriberHTTPService.text(.unauthorized, "unauthorized\n")
+                return Answer(status: 401, text: "unauthorized\n")
             case .forbidden:
                 logger.warning("webhook: refused", metadata: metadata)
-                return SubscriberHTTPService.text(.forbidden, "forbidden\n")
+                return Answer(status: 403, text: "forbidden\n")
             case .malformed:
                 logger.warning("webhook: malformed", metadata: metadata)
-                return SubscriberHTTPService.text(.badRequest, "malformed\n")
+                return Answer(status: 400, text: "malformed\n")
             default:
                 logger.error("webhook: could not be checked", metadata: metadata)
-                return SubscriberHTTPService.text(.badGateway, "try again later\n")
+                return Answer(status: 502, text: "try again later\n")
             }
         }
         var outcomes: [String] = []
@@ -131,7 +139,7 @@ public struct WebhookRoutes: Sendable {
                 var metadata = metadata
                 metadata["error"] = "\(error)"
                 logger.error("webhook: a notice could not be recorded; the provider will retry", metadata: metadata)
-                return SubscriberHTTPService.text(.serviceUnavailable, "try again later\n")
+                return Answer(status: 503, text: "try again later\n")
             }
         }
         var metadata = metadata
@@ -140,6 +148,6 @@ public struct WebhookRoutes: Sendable {
         if !events.ignored.isEmpty { metadata["ignored"] = "\(events.ignored.joined(separator: ","))" }
         if let note = events.note { metadata["note"] = "\(note)" }
         logger.info("webhook: accepted", metadata: metadata)
-        return SubscriberHTTPService.text(.ok, "ok\n")
+        return Answer(status: 200, text: "ok\n")
     }
 }
