@@ -58,7 +58,7 @@ public struct DatabaseBackup: Sendable {
     /// listctl's data tables: a row in any of them makes a database "not empty".
     public static let dataTables = [
         "lists", "subscribers", "subscriptions", "suppressions", "imports", "issues", "issue_parts", "deliveries", "events",
-        "rate_buckets", "delivery_summaries", "bounce_reports",
+        "rate_buckets", "delivery_summaries", "bounce_reports", "consent_requests", "forgotten_addresses", "delivery_tallies",
     ]
     /// Tables listctl creates that hold no one's data.
     static let bookkeepingTables = ["listctl_schema_migrations"]
