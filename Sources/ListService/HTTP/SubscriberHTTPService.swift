@@ -19,6 +19,8 @@ public struct SubscriberHTTPService: Sendable {
     /// What `/metrics` shows; the webhook routes count into it too.
     public let metrics: ServiceMetrics
     let limiter: RequestRateLimiter
+    /// `POST /webhooks/{provider}` at the top of `LISTCTL_BASE_URL`; nil: no webhook is served.
+    public var webhooks: WebhookRoutes?
 
     /// The largest request body read (a form of a few fields; the one-click POST is 26 bytes).
     static let maximumBody = 16 * 1024
@@ -124,6 +126,7 @@ public struct SubscriberHTTPService: Sendable {
     }
 
     func act(_ request: Request, _ context: ServiceRequestContext, segments: [String]) async -> Response {
+        if let webhooks, let answer = await webhooks.respond(to: request, segments: segments) { return answer }
         do {
             if segments.count >= 2 {
                 let prefix = Array(segments.dropLast(2)), token = segments[segments.count - 1]

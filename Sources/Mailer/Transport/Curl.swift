@@ -112,6 +112,7 @@ struct CurlResult {
     static let abortedByCallback = Int(CURLE_ABORTED_BY_CALLBACK.rawValue)
     static let partialFile = Int(CURLE_PARTIAL_FILE.rawValue)
     static let sendFailRewind = Int(CURLE_SEND_FAIL_REWIND.rawValue)
+    static let unsupportedProtocol = Int(CURLE_UNSUPPORTED_PROTOCOL.rawValue)
 }
 
 /// Settings an easy handle keeps across transfers.
@@ -212,6 +213,20 @@ final class CurlEasy {
         defer { upload.bytes = [] }
         // With POSTFIELDS unset libcurl reads the body through the read callback.
         _ = listctl_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, nil)
+        return perform()
+    }
+
+    /// One HTTP GET of `url`, only over the schemes in `protocols` (e.g. `"https"`),
+    /// never following a redirect; the body is kept (at most 1 MB).
+    func get(url: String, protocols: String) -> CurlResult {
+        _ = listctl_curl_setopt_string(handle, CURLOPT_URL, url)
+        _ = listctl_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, protocols)
+        _ = listctl_curl_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, protocols)
+        _ = listctl_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+        _ = listctl_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
+        upload.bytes = []
+        upload.offset = 0
+        sink.captureBody = true
         return perform()
     }
 
