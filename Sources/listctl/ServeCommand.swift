@@ -16,7 +16,9 @@ struct ServeCommand: AsyncParsableCommand {
             a pending subscription and queues a confirmation mail; /confirm/TOKEN confirms; /preferences/TOKEN \
             lists the person's lists. GET /healthz: 200 when the database answers, else 503. Settings: \
             LISTCTL_TRUSTED_PROXIES (whose X-Forwarded-For is believed), LISTCTL_SUBSCRIBE_LIMIT (subscribe \
-            requests per client address per hour, default 10). Unless --no-worker, a delivery worker runs in the same process. \
+            requests per client address per hour, default 10). POST /webhooks/{ses,postmark,mailgun,sendgrid,resend} \
+            under LISTCTL_BASE_URL takes bounces and complaints from each provider whose \
+            LISTCTL_WEBHOOK_<PROVIDER>_SECRET (or _SECRET_FILE) is set (docs/WEBHOOKS.md). Unless --no-worker, a delivery worker runs in the same process. \
             SIGTERM or Ctrl-C stops both cleanly.
             """
     )
@@ -36,8 +38,20 @@ struct ServeCommand: AsyncParsableCommand {
             let (secrets, notice) = try TokenSecrets.load(configuration)
             if let notice { printError(notice) }
             let settings = try ServiceSettings.fromEnvironment()
-            let http = SubscriberHTTPService(
-                database: database, configuration: configuration, secrets: secrets, settings: settings, logger: global.logger)
+            let forgetKeys = try ForgetKeys.loadIfConfigured(configuration)
+            var http = SubscriberHTTPService(
+                database: database, configuration: configuration, secrets: secrets, forgetKeys: forgetKeys, settings: settings,
+                logger: global.logger)
+            let webhookSettings = try WebhookSettings.fromEnvironment()
+            if !webhookSettings.enabled.isEmpty {
+                let recorder = BounceRecorder(
+                    database: database, secrets: secrets, softBounceLimit: try BounceRecorder.softBounceLimit(), logger: global.logger)
+                let routes = try WebhookRoutes(
+                    settings: webhookSettings, baseURL: configuration.defaultBaseURL, sink: RecordingBounceSink(recorder: recorder),
+                    logger: global.logger)
+                http.webhooks = routes
+                printError("serve: provider webhooks at " + routes.enabledPaths.joined(separator: ", "))
+            }
             let host = host
             let application = http.application(host: host, port: port) { bound in
                 printError("serve: listening on http://\(host):\(bound)")

@@ -45,7 +45,7 @@ struct SubscribersCommand: AsyncParsableCommand {
             try await global.withDatabase { database in
                 if pending {
                     let mailingList = try await ListStore(database: database).require(list)
-                    switch try await DoubleOptIn(database: database, configuration: configuration).request(
+                    switch try await DoubleOptIn(database: database, configuration: configuration, forgetKeys: forgetKeys).request(
                         email: email, list: mailingList, name: name, consent: .init(source: "cli")) {
                     case .queued(let request):
                         print("\(email) is pending on \(list): a confirmation mail is queued (request \(request)); the worker sends it")

@@ -32,7 +32,7 @@ struct PostmarkWebhookTests {
         #expect(hard.trace == "7.42.1")
         #expect(hard.detail.hasPrefix("Hard bounce: smtp;550 5.1.1"), "\(hard.detail)")
         let bouncedAt = try #require(hard.occurredAt)
-        #expect(abs(bouncedAt.timeIntervalSince1970 - 1764750834.907) < 0.01, "\(bouncedAt)")
+        #expect(abs(bouncedAt.timeIntervalSince1970 - 1796286834.907) < 0.01, "\(bouncedAt)")
         #expect(notices[2].providerMessageID == "11111111-6105-42a2-a16a-77a8eac79483")
     }
 

@@ -462,18 +462,18 @@ extension DoubleOptInCLITests {
             _ = try await ServeCLITests.request(server, "/monthly/unsubscribe/\(token)x", method: "POST")
             _ = try await ServeCLITests.request(server, link, method: "POST", curlArguments: ["--data-raw", "List-Unsubscribe=One-Click"])
             _ = try await ServeCLITests.request(server, "/monthly/subscribe", method: "POST", curlArguments: Self.form(["email": "m@example.org"]))
-
+            // The worker may or may not have sent the confirmation mail yet: the issue's row, and perhaps the confirmation's.
             let scrape = try await ServeCLITests.request(server, "/metrics")
-            #expect(scrape.status == 200, "\(scrape)")
             let lines = scrape.body.split(separator: "\n").map(String.init)
             func value(_ name: String, _ labels: [String]) -> String? {
                 lines.first { $0.hasPrefix(name + "{") && labels.allSatisfy($0.contains) }?.split(separator: " ").last.map(String.init)
             }
+            #expect(scrape.status == 200, "\(scrape)")
             #expect(value("listctl_http_requests_total", ["route=\"unsubscribe\"", "status=\"400\""]) == "1", "\(scrape.body)")
             #expect(value("listctl_http_requests_total", ["route=\"unsubscribe\"", "status=\"200\""]) == "1")
             #expect(value("listctl_unsubscribes_total", ["source=\"one-click\""]) == "1")
             #expect(value("listctl_subscribe_requests_total", ["outcome=\"queued\""]) == "1")
-            #expect(value("listctl_deliveries", ["state=\"sent\""]).flatMap(Double.init) == 1, "the ledger's one sent row")
+            #expect([1, 2].contains(value("listctl_deliveries", ["state=\"sent\""]).flatMap(Double.init) ?? 0), "the ledger's sent rows: \(scrape.body)")
             #expect(!scrape.body.contains(token) && !scrape.body.contains("@"), "no token, no address")
 
             let proxied = try await ServeCLITests.request(server, "/metrics", curlArguments: ["-H", "X-Forwarded-For: 198.51.100.1"])

@@ -14,6 +14,8 @@ public struct SubscriberHTTPService: Sendable {
     public let database: ListDatabase
     public let configuration: ListctlConfiguration
     public let secrets: TokenSecrets
+    /// Recognise people erased by `forget` when they sign up again (``DoubleOptIn``); nil: none configured.
+    public let forgetKeys: ForgetKeys?
     public let settings: ServiceSettings
     public let logger: Logger
     /// What `/metrics` shows; the webhook routes count into it too.
@@ -26,12 +28,13 @@ public struct SubscriberHTTPService: Sendable {
     static let maximumBody = 16 * 1024
 
     public init(
-        database: ListDatabase, configuration: ListctlConfiguration, secrets: TokenSecrets, settings: ServiceSettings = ServiceSettings(),
-        logger: Logger
+        database: ListDatabase, configuration: ListctlConfiguration, secrets: TokenSecrets, forgetKeys: ForgetKeys?,
+        settings: ServiceSettings = ServiceSettings(), logger: Logger
     ) {
         self.database = database
         self.configuration = configuration
         self.secrets = secrets
+        self.forgetKeys = forgetKeys
         self.settings = settings
         self.logger = logger
         self.limiter = RequestRateLimiter(limit: settings.subscribeLimit, window: .seconds(3600))
@@ -126,7 +129,7 @@ public struct SubscriberHTTPService: Sendable {
     }
 
     func act(_ request: Request, _ context: ServiceRequestContext, segments: [String]) async -> Response {
-        if let webhooks, let answer = await webhooks.respond(to: request, segments: segments) { return answer }
+        if let webhooks, let answer = await webhooks.respond(to: request, segments: segments, metrics: metrics) { return answer }
         do {
             if segments.count >= 2 {
                 let prefix = Array(segments.dropLast(2)), token = segments[segments.count - 1]
@@ -262,7 +265,7 @@ public struct SubscriberHTTPService: Sendable {
         }
         let outcome: DoubleOptIn.RequestOutcome
         do {
-            outcome = try await DoubleOptIn(database: database, configuration: configuration).request(
+            outcome = try await DoubleOptIn(database: database, configuration: configuration, forgetKeys: forgetKeys).request(
                 email: email, list: list, name: fields["name"],
                 consent: .init(source: json ? "api" : "form", clientAddress: clientAddress, userAgent: request.headers[.userAgent]))
         } catch let error as ListServiceError where error.code == .invalidInput {
@@ -285,7 +288,7 @@ public struct SubscriberHTTPService: Sendable {
         case .success(let found): (token, list) = found
         }
         guard request.method == .post else { return Self.page(.ok, ServicePages.confirmForm(listName: list.name), list: list) }
-        let outcome = try await DoubleOptIn(database: database, configuration: configuration).confirm(
+        let outcome = try await DoubleOptIn(database: database, configuration: configuration, forgetKeys: forgetKeys).confirm(
             token: token, consent: .init(source: "form", clientAddress: client(request, context), userAgent: request.headers[.userAgent]))
         logger.info("confirm", metadata: ["list.id": "\(token.listID)", "subscriber.id": "\(token.subscriberID)", "outcome": "\(outcome)"])
         let again = "Subscribe again for a new link."
@@ -321,7 +324,7 @@ public struct SubscriberHTTPService: Sendable {
         case .failure(let refused): return refused.response
         case .success(let found): (token, list) = found
         }
-        let store = SubscriberPreferences(database: database, configuration: configuration)
+        let store = SubscriberPreferences(database: database, configuration: configuration, forgetKeys: forgetKeys)
         guard var current = try await store.load(subscriberID: token.subscriberID) else {
             return Self.page(.notFound, ServicePages.problem(title: "Not found", message: "This address is not on any list (any more)."), list: list)
         }

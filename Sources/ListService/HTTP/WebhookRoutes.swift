@@ -72,7 +72,8 @@ public struct WebhookRoutes: Sendable {
     }
 
     /// The answer to a webhook request, or nil when `request` is not for a webhook URL.
-    public func respond(to request: Request, segments: [String]) async -> Response? {
+    /// - Parameter metrics: counts each event by provider and kind (`refused` for a request turned away).
+    public func respond(to request: Request, segments: [String], metrics: ServiceMetrics? = nil) async -> Response? {
         guard let provider = provider(host: request.head.authority, segments: segments) else { return nil }
         let metadata: Logger.Metadata = ["webhook.provider": "\(provider.rawValue)"]
         guard request.method == .post else {
@@ -95,7 +96,8 @@ public struct WebhookRoutes: Sendable {
             let name = field.name.canonicalName
             headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
         }
-        let answer = await handle(provider, verifier, WebhookRequest(headers: headers, body: Array(buffer: body)), metadata: metadata)
+        let answer = await handle(provider, verifier, WebhookRequest(headers: headers, body: Array(buffer: body)), metadata: metadata,
+                                  metrics: metrics)
         return SubscriberHTTPService.text(HTTPResponse.Status(code: answer.status), answer.text)
     }
 
@@ -105,13 +107,17 @@ public struct WebhookRoutes: Sendable {
         var text: String
     }
 
-    func handle(_ provider: WebhookProvider, _ verifier: any WebhookVerifier, _ request: WebhookRequest, metadata: Logger.Metadata)
-        async -> Answer
-    {
+    func handle(
+        _ provider: WebhookProvider, _ verifier: any WebhookVerifier, _ request: WebhookRequest, metadata: Logger.Metadata,
+        metrics: ServiceMetrics? = nil
+    ) async -> Answer {
         let events: WebhookEvents
         do {
             events = try await verifier.events(for: request)
         } catch {
+            if [.unauthorized, .forbidden, .malformed].contains(error.code) {
+                metrics?.webhookEvent(provider: provider.rawValue, kind: "refused")
+            }
             var metadata = metadata
             metadata["error"] = "\(error.message)"
             switch error.code {
@@ -142,6 +148,8 @@ public struct WebhookRoutes: Sendable {
                 return Answer(status: 503, text: "try again later\n")
             }
         }
+        for notice in events.notices { metrics?.webhookEvent(provider: provider.rawValue, kind: notice.kind.rawValue) }
+        for _ in events.ignored { metrics?.webhookEvent(provider: provider.rawValue, kind: "ignored") }
         var metadata = metadata
         metadata["notices"] = "\(events.notices.count)"
         if !outcomes.isEmpty { metadata["outcomes"] = "\(outcomes.joined(separator: "; "))" }

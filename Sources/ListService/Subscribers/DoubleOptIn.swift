@@ -5,7 +5,7 @@ import Postgres
 /// Joining a list by double opt-in (docs/SUPPRESSION.md "Joining"): a
 /// request records proof of consent and queues a confirmation mail through
 /// the ledger; the person's own confirmation makes the subscription active,
-/// lifts a suppression of their address, and queues the list's welcome
+/// lifts a suppression of their address (and the hash `forget` left), and queues the list's welcome
 /// issue once. The only way back onto a list after leaving it.
 public struct DoubleOptIn: Sendable {
     /// A confirmation link works this long.
@@ -17,10 +17,14 @@ public struct DoubleOptIn: Sendable {
 
     public let database: ListDatabase
     public let configuration: ListctlConfiguration
+    /// The keys that recognise people erased by `subscribers forget` (``ForgottenAddresses``): a
+    /// forgotten address is mailed like a suppressed one, and its own confirmation removes its hash.
+    public let forgetKeys: ForgetKeys?
 
-    public init(database: ListDatabase, configuration: ListctlConfiguration) {
+    public init(database: ListDatabase, configuration: ListctlConfiguration, forgetKeys: ForgetKeys?) {
         self.database = database
         self.configuration = configuration
+        self.forgetKeys = forgetKeys
     }
 
     /// Where a request or a confirmation came from: the proof kept with it.
@@ -55,8 +59,11 @@ public struct DoubleOptIn: Sendable {
         let address = try SuppressionList.key(email)
         let cleanName = name.map { String($0.unicodeScalars.filter { $0.value >= 32 && $0.value != 127 }.prefix(200)) } ?? ""
         let configuration = self.configuration
+        let forgotten = ForgottenAddresses(database: database, keys: forgetKeys)
         return try await database.pool.withConnection { connection in
             try await connection.transaction { connection in
+                // Erased people may ask again; until they confirm they are mailed as sparingly as a suppressed address.
+                let wasForgotten = try await forgotten.contains(address, on: connection)
                 let subscriber: Int64 = try await connection.query("""
                     INSERT INTO subscribers (email, email_key, name) VALUES ($1, lower($1), $2)
                     ON CONFLICT (email_key) DO UPDATE SET email_key = subscribers.email_key
@@ -81,13 +88,10 @@ public struct DoubleOptIn: Sendable {
                     WHERE subscriber_id = $1 AND kind = 'subscribed' AND detail @> '{"mailed": true}'
                       AND occurred_at > now() - interval '1 day'
                     """, subscriber, address)[0]
-                let mailed: Int = try recent.decode(at: 0), suppressed: Bool = try recent.decode(at: 1)
+                let mailed: Int = try recent.decode(at: 0), suppressed: Bool = try recent.decode(at: 1) || wasForgotten
                 if mailed >= (suppressed ? 1 : Self.mailsPerAddressPerDay) {
-                    try await connection.query("""
-                        INSERT INTO events (kind, list_id, subscriber_id, email_key, detail)
-                        VALUES ('subscribed', $1, $2, lower($3), jsonb_build_object('source', $4::text, 'pending', true,
-                                'request', $5::bigint, 'mailed', false))
-                        """, list.id, subscriber, address, consent.source, request)
+                    try await Self.recordRequest(list: list.id, subscriber: subscriber, issue: nil, address: address,
+                                                 consent: consent, request: request, on: connection)
                     return .limited(request: request)
                 }
                 let (issue, parts) = try await StandingIssues.confirmationIssue(for: list, on: connection, configuration: configuration)
@@ -102,15 +106,24 @@ public struct DoubleOptIn: Sendable {
                         last_error = NULL, message_ids = '{}', updated_at = now()
                     WHERE deliveries.lease_owner IS NULL OR deliveries.lease_expires_at < now()
                     """, issue, subscriber, address, parts, request)
-                try await connection.query("""
-                    INSERT INTO events (kind, list_id, subscriber_id, issue_id, email_key, detail)
-                    VALUES ('subscribed', $1, $2, $3, lower($4), jsonb_build_object('source', $5::text, 'pending', true,
-                            'request', $6::bigint, 'mailed', true))
-                    """, list.id, subscriber, issue, address, consent.source, request)
+                try await Self.recordRequest(list: list.id, subscriber: subscriber, issue: issue, address: address,
+                                             consent: consent, request: request, on: connection)
                 try await connection.query("SELECT pg_notify($1, $2)", LedgerSQL.channel, String(issue))
                 return .queued(request: request)
             }
         }
+    }
+
+    /// The request's `subscribed` event; `issue` is the confirmation issue when a mail was queued
+    /// (`mailed` true: the per-address daily limit counts these), nil when the limit held it back.
+    static func recordRequest(
+        list: Int64, subscriber: Int64, issue: Int64?, address: String, consent: Consent, request: Int64, on connection: PostgresConnection
+    ) async throws {
+        try await connection.query("""
+            INSERT INTO events (kind, list_id, subscriber_id, issue_id, email_key, detail)
+            VALUES ('subscribed', $1, $2, $3, lower($4), jsonb_build_object('source', $5::text, 'pending', true,
+                    'request', $6::bigint, 'mailed', $3::bigint IS NOT NULL))
+            """, list, subscriber, issue, address, consent.source, request)
     }
 
     /// What a confirmation did.
@@ -130,6 +143,7 @@ public struct DoubleOptIn: Sendable {
     /// The request `token` names (a confirm token's issue field is the request id) is confirmed by its person.
     public func confirm(token: SubscriberToken, consent: Consent) async throws -> ConfirmOutcome {
         guard token.purpose == .confirm, let requestID = token.issueID else { return .unknown }
+        let forgotten = ForgottenAddresses(database: database, keys: forgetKeys)
         return try await database.pool.withConnection { connection in
             try await connection.transaction { connection in
                 guard let row = try await connection.query("""
@@ -160,11 +174,14 @@ public struct DoubleOptIn: Sendable {
                 // Their own confirmation is the one thing that lifts a suppression of their address.
                 let lifted: String? = try await connection.query(
                     "DELETE FROM suppressions WHERE email_key = $1 RETURNING reason", emailKey).first?.decode(at: 0)
+                // ...and the hash that `forget` left: they have given their address back themselves.
+                let unforgotten = try await forgotten.remove(emailKey, on: connection)
                 try await connection.query("""
                     INSERT INTO events (kind, list_id, subscriber_id, email_key, detail)
                     VALUES ('confirmed', $1, $2, $3, jsonb_strip_nulls(jsonb_build_object(
-                        'request', $4::bigint, 'source', $5::text, 'lifted_suppression', $6::text)))
-                    """, token.listID, token.subscriberID, emailKey, requestID, consent.source, lifted)
+                        'request', $4::bigint, 'source', $5::text, 'lifted_suppression', $6::text,
+                        'was_forgotten', CASE WHEN $7::boolean THEN true END)))
+                    """, token.listID, token.subscriberID, emailKey, requestID, consent.source, lifted, unforgotten)
                 let welcome = try await connection.query("""
                     INSERT INTO deliveries (issue_id, subscriber_id, email, part_count)
                     SELECT i.id, sub.id, sub.email, (SELECT count(*) FROM issue_parts p WHERE p.issue_id = i.id)

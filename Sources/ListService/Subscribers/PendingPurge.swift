@@ -11,7 +11,7 @@ public struct PendingPurge: Service {
     let logger: Logger
 
     public init(database: ListDatabase, configuration: ListctlConfiguration, interval: Duration = .seconds(3600), logger: Logger) {
-        self.optIn = DoubleOptIn(database: database, configuration: configuration)
+        self.optIn = DoubleOptIn(database: database, configuration: configuration, forgetKeys: nil)  // purging reads no hash
         self.interval = interval
         self.logger = logger
     }

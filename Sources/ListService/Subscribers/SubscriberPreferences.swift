@@ -6,6 +6,7 @@ import Postgres
 struct SubscriberPreferences: Sendable {
     let database: ListDatabase
     let configuration: ListctlConfiguration
+    let forgetKeys: ForgetKeys?
 
     struct Current: Sendable {
         var subscriberID: Int64
@@ -62,7 +63,7 @@ struct SubscriberPreferences: Sendable {
     func save(_ current: Current, wanted: Set<String>, issueID: Int64?, consent: DoubleOptIn.Consent) async throws -> Saved {
         var saved = Saved()
         let changes = SubscriptionChanges(database: database)
-        let optIn = DoubleOptIn(database: database, configuration: configuration)
+        let optIn = DoubleOptIn(database: database, configuration: configuration, forgetKeys: forgetKeys)
         for choice in current.choices {
             guard let list = current.lists[choice.slug] else { continue }
             let mails = choice.isTicked

@@ -6,3 +6,17 @@ public protocol BounceSink: Sendable {
     /// - Throws: when it could not be recorded (the database is down): the provider is told to retry.
     func record(_ notice: BounceNotice) async throws -> String
 }
+
+/// The sink `serve` hands its webhooks: every notice to the ``BounceRecorder``,
+/// which traces it to its delivery and suppresses as docs/BOUNCES.md says.
+public struct RecordingBounceSink: BounceSink {
+    public let recorder: BounceRecorder
+
+    public init(recorder: BounceRecorder) { self.recorder = recorder }
+
+    /// - Returns: `suppressed`, `counted`, `already-recorded` or `unknown` (a notice traced to no delivery changes nothing).
+    public func record(_ notice: BounceNotice) async throws -> String {
+        let outcome: BounceOutcome = try await recorder.record(notice)
+        return outcome.label
+    }
+}

@@ -108,7 +108,8 @@ enum WebhookSupport {
     /// The `X-Listctl-Trace` value in raw message text (a bounce's copy of the original), if any.
     static func trace(inRawMessage text: String?) -> String? {
         guard let text else { return nil }
-        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" }) {
+        // `\r\n` is one Character in Swift: split on any line break, not on "\n".
+        for line in text.split(whereSeparator: \.isNewline) {
             let line = line.trimmingCharacters(in: .whitespacesAndNewlines)
             guard line.lowercased().hasPrefix("x-listctl-trace:") else { continue }
             let value = line.dropFirst("x-listctl-trace:".count).trimmingCharacters(in: .whitespaces)
