@@ -45,6 +45,7 @@ struct Listctl: AsyncParsableCommand {
 @main
 enum ListctlMain {
     static func main() async {
+        unblockSignals()
         do {
             var command = try Listctl.parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -70,5 +71,14 @@ enum ListctlMain {
             }
             exit(code.rawValue == 0 ? 0 : 1)
         }
+    }
+
+    /// A process inherits its parent's blocked signals: one started from a
+    /// thread that blocks SIGTERM (a dispatch worker's, say) would never see a
+    /// supervisor's stop. listctl starts with none blocked.
+    static func unblockSignals() {
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
     }
 }

@@ -46,7 +46,13 @@ struct SESWebhookTests {
         func stop() async throws {
             await fetcher.shutdown()
             process.terminate()
-            try await onThread { process.waitUntilExit() }
+            // SIGKILL if it is still there after 5 s (a SIGTERM it never saw must not hang the suite).
+            let pid = process.processIdentifier
+            try await onThread {
+                for _ in 0..<50 where process.isRunning { Thread.sleep(forTimeInterval: 0.1) }
+                if process.isRunning { kill(pid, SIGKILL) }
+                process.waitUntilExit()
+            }
         }
         guard let port else {
             try await stop()

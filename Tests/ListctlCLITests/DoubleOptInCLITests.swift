@@ -485,3 +485,34 @@ extension DoubleOptInCLITests {
         }
     }
 }
+
+extension DoubleOptInCLITests {
+    @Test("a forgotten person comes back by their own confirmation only: the form mails them while the hash stays; confirming makes them active, removes the hash and says so in the event")
+    func forgottenComesBack() async throws {
+        let key = "Fk2Lm9Qx4Rt7Vb1Nc6Hd3Jg8Ks5Pw0ZeYaUoXiTqWuE"
+        try await Self.withService(["LISTCTL_FORGET_KEY": key]) { fixture, server, outbox in
+            let email = DeliveryCLITests.people("old", 1)[0].email
+            let forgot = try await fixture.run("subscribers", "forget", email, "--yes", env: ["LISTCTL_FORGET_KEY": key])
+            #expect(forgot.status == 0, "\(forgot.stderr)")
+            let hashes: [Int64] = try await Self.query(fixture, "SELECT count(*) FROM forgotten_addresses")
+            #expect(hashes == [1])
+
+            let asked = try await ServeCLITests.request(server, "/monthly/subscribe", method: "POST", curlArguments: Self.form(["email": email]))
+            #expect(asked.status == 200, "\(asked)")
+            let mail = try #require(try await Self.waitForMails(outbox, to: email, subject: "Confirm").first, "the person's own request is mailed")
+            let link = try #require(mail.path("confirm"))
+            let waiting: [Int64] = try await Self.query(fixture, "SELECT count(*) FROM forgotten_addresses")
+            #expect(waiting == [1], "asking is not confirming: the hash stays")
+            #expect(try await ServeCLITests.status(fixture, email, list: "monthly") == "pending")
+
+            let ok = try await ServeCLITests.request(server, link, method: "POST", curlArguments: ["--data-raw", "confirm=yes"])
+            #expect(ok.status == 200 && ok.body.contains("You are subscribed"), "\(ok)")
+            #expect(try await ServeCLITests.status(fixture, email, list: "monthly") == "active")
+            let after: [Int64] = try await Self.query(fixture, "SELECT count(*) FROM forgotten_addresses")
+            #expect(after == [0], "their own confirmation removes the hash")
+            let said: [String] = try await Self.query(
+                fixture, "SELECT coalesce(detail->>'was_forgotten', 'null') FROM events WHERE kind = 'confirmed' AND email_key = lower($1)", email)
+            #expect(said == ["true"], "\(said)")
+        }
+    }
+}

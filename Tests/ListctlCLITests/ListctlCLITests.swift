@@ -52,6 +52,8 @@ struct CLI {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        let watchdog = Watchdog(process: process, seconds: Self.timeoutSeconds)
+        defer { watchdog.cancel() }
         // Read both pipes while it runs so neither fills up.
         let errData = LockedData()
         let errReader = Thread { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
@@ -59,10 +61,52 @@ struct CLI {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         while !errData.done { usleep(1000) }
-        return Result(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData.value, as: UTF8.self))
+        var stderr = String(decoding: errData.value, as: UTF8.self)
+        if watchdog.fired {
+            stderr += "\n[test] listctl \(arguments.joined(separator: " ")) was killed after \(Int(Self.timeoutSeconds)) s: it hung"
+        }
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: stderr)
     }
+
+    /// How long one `listctl` run may take before the test kills it: a hung
+    /// command fails its test with a message instead of stalling the suite.
+    static var timeoutSeconds: Double {
+        ProcessInfo.processInfo.environment["LISTCTL_TEST_CLI_TIMEOUT"].flatMap(Double.init) ?? 420
+    }
+}
+
+/// Kills a child process that outlives its deadline: SIGTERM, then SIGKILL
+/// five seconds later.
+final class Watchdog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cancelled = false
+    private var didFire = false
+    var fired: Bool { lock.withLock { didFire } }
+
+    init(process: Process, seconds: Double) {
+        let pid = process.processIdentifier
+        Thread { [self] in
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if lock.withLock({ cancelled }) { return }
+                usleep(200_000)
+            }
+            let firing: Bool = lock.withLock {
+                if cancelled { return false }
+                didFire = true
+                return true
+            }
+            guard firing else { return }
+            kill(pid, SIGTERM)
+            for _ in 0..<25 {
+                usleep(200_000)
+                if lock.withLock({ cancelled }) { return }
+            }
+            kill(pid, SIGKILL)
+        }.start()
+    }
+
+    func cancel() { lock.withLock { cancelled = true } }
 }
 
 final class LockedData: @unchecked Sendable {

@@ -25,6 +25,7 @@ import datetime
 import http.server
 import ipaddress
 import os
+import signal
 import ssl
 import threading
 
@@ -122,6 +123,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
+    # Started from a thread that blocks signals, this process would inherit the
+    # mask and never see the SIGTERM that stops it.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", required=True)
     parser.add_argument("--port-file", required=True)
