@@ -27,7 +27,9 @@ public final class SilentServer: Sendable {
     ///
     /// - Throws: `TestSupportError` when the socket cannot be made.
     public static func start() throws -> SilentServer {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec, the listener and each accepted socket: a child process another test starts meanwhile
+        // would otherwise inherit the descriptor and hold the connection open after close().
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard listener >= 0 else { throw TestSupportError(message: "socket: \(String(cString: strerror(errno)))") }
         var address = loopbackAddress(port: 0)
         guard withSocketAddress(&address, { bind(listener, $0, $1) }) == 0, listen(listener, 64) == 0 else {
@@ -54,6 +56,8 @@ public final class SilentServer: Sendable {
     private static func acceptLoop(listener: Int32, state: State) {
         while true {
             let connection = accept(listener, nil, nil)
+            // (accept4 is not in Glibc's Swift module; the listener is close-on-exec, and this closes the gap.)
+            if connection >= 0 { _ = fcntl(connection, F_SETFD, FD_CLOEXEC) }
             state.lock.lock()
             let closed = state.closed
             if connection >= 0 && !closed { state.accepted.append(connection) }

@@ -7,7 +7,7 @@ import Mailer
 ///
 /// Events: `failed` with `severity` `permanent` → hard bounce, `temporary` →
 /// soft bounce; `complained` → complaint; anything else is acknowledged and ignored.
-struct MailgunWebhook: WebhookVerifier {
+struct MailgunWebhook: ReplayGuardedVerifier {
     let signingKey: [UInt8]
     let replays = ReplayGuard(window: 2 * WebhookSupport.tolerance)
 
@@ -26,21 +26,10 @@ struct MailgunWebhook: WebhookVerifier {
         guard WebhookSupport.isFresh(timestamp, now: request.receivedAt) else {
             throw WebhookError(.unauthorized, "mailgun: the timestamp \(timestamp) is more than 5 minutes from now")
         }
-        guard await replays.claim(token, now: request.receivedAt) else {
-            throw WebhookError(.unauthorized, "mailgun: the token was seen before (a replay)")
+        let replay = WebhookError(.unauthorized, "mailgun: the token was seen before (a replay)")
+        return try await replays.events(claiming: token, now: request.receivedAt, replay: replay) { () throws(WebhookError) in
+            try Self.parse(object)
         }
-        do {
-            var events = try Self.parse(object)
-            events.replayKey = token
-            return events
-        } catch {
-            await replays.release(token)
-            throw error
-        }
-    }
-
-    func release(_ events: WebhookEvents) async {
-        if let key = events.replayKey { await replays.release(key) }
     }
 
     /// The notices of a Mailgun webhook body (already verified).

@@ -41,3 +41,34 @@ actor ReplayGuard {
         }
     }
 }
+
+extension ReplayGuard {
+    /// Claims `key`, then reads the verified request's events with `read`: a
+    /// key seen before throws `replay`; a failed read releases the key at once;
+    /// the events carry it (``WebhookEvents/replayKey``) so that a failed
+    /// recording can release it too.
+    nonisolated func events(
+        claiming key: String, now: Date, replay: WebhookError, _ read: () async throws(WebhookError) -> WebhookEvents
+    ) async throws(WebhookError) -> WebhookEvents {
+        guard await claim(key, now: now) else { throw replay }
+        do throws(WebhookError) {
+            var events = try await read()
+            events.replayKey = key
+            return events
+        } catch {
+            await release(key)
+            throw error
+        }
+    }
+}
+
+/// A verifier that takes each request once, through its ``ReplayGuard``.
+protocol ReplayGuardedVerifier: WebhookVerifier {
+    var replays: ReplayGuard { get }
+}
+
+extension ReplayGuardedVerifier {
+    func release(_ events: WebhookEvents) async {
+        if let key = events.replayKey { await replays.release(key) }
+    }
+}

@@ -10,7 +10,7 @@ import Mailer
 ///
 /// `email.bounced` → hard bounce, or soft when `bounce.type` is `Transient` or
 /// `Undetermined`; `email.complained` → complaint; other types are ignored.
-struct ResendWebhook: WebhookVerifier {
+struct ResendWebhook: ReplayGuardedVerifier {
     let key: [UInt8]
     let replays = ReplayGuard(window: 2 * WebhookSupport.tolerance)
 
@@ -39,21 +39,10 @@ struct ResendWebhook: WebhookVerifier {
         guard WebhookSupport.isFresh(timestamp, now: request.receivedAt) else {
             throw WebhookError(.unauthorized, "resend: svix-timestamp \(timestamp) is more than 5 minutes from now")
         }
-        guard await replays.claim(id, now: request.receivedAt) else {
-            throw WebhookError(.unauthorized, "resend: svix-id \(id) was seen before (a replay)")
+        let replay = WebhookError(.unauthorized, "resend: svix-id \(id) was seen before (a replay)")
+        return try await replays.events(claiming: id, now: request.receivedAt, replay: replay) { () throws(WebhookError) in
+            try Self.parse(try WebhookSupport.jsonObject(request.body, provider: .resend))
         }
-        do {
-            var events = try Self.parse(try WebhookSupport.jsonObject(request.body, provider: .resend))
-            events.replayKey = id
-            return events
-        } catch {
-            await replays.release(id)
-            throw error
-        }
-    }
-
-    func release(_ events: WebhookEvents) async {
-        if let key = events.replayKey { await replays.release(key) }
     }
 
     static func parse(_ object: [String: Any]) throws(WebhookError) -> WebhookEvents {

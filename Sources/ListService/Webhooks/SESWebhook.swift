@@ -18,7 +18,7 @@ import Mailer
 /// `Bounce` with `bounceType` `Permanent` → a hard bounce per bounced recipient,
 /// `Transient` or `Undetermined` → soft; `Complaint` → a complaint per complained
 /// recipient; others (Delivery, Send, Open…) are ignored.
-struct SESWebhook: WebhookVerifier {
+struct SESWebhook: ReplayGuardedVerifier {
     let settings: WebhookSettings.SES
     let fetcher: HTTPSFetcher
     let certificates: SNSCertificateCache
@@ -104,28 +104,16 @@ struct SESWebhook: WebhookVerifier {
         guard settings.topicARNs.isEmpty || settings.topicARNs.contains(topic) else {
             throw WebhookError(.forbidden, "ses: topic \(topic) is not in LISTCTL_WEBHOOK_SES_TOPIC_ARN")
         }
-        guard await replays.claim(messageID, now: request.receivedAt) else {
-            throw WebhookError(.unauthorized, "ses: SNS MessageId \(messageID) was seen before (a replay)")
-        }
-        do throws(WebhookError) {
-            var events: WebhookEvents
+        let replay = WebhookError(.unauthorized, "ses: SNS MessageId \(messageID) was seen before (a replay)")
+        return try await replays.events(claiming: messageID, now: request.receivedAt, replay: replay) { () throws(WebhookError) in
             switch type {
-            case "SubscriptionConfirmation": events = try await confirm(object, topic: topic)
-            case "UnsubscribeConfirmation": events = WebhookEvents(ignored: [type], note: "unsubscribe confirmation noted")
+            case "SubscriptionConfirmation": return try await confirm(object, topic: topic)
+            case "UnsubscribeConfirmation": return WebhookEvents(ignored: [type], note: "unsubscribe confirmation noted")
             default:
                 guard let message = object["Message"] as? String else { throw WebhookError(.malformed, "ses: a Notification without Message") }
-                events = try Self.parse(message: message)
+                return try Self.parse(message: message)
             }
-            events.replayKey = messageID
-            return events
-        } catch {
-            await replays.release(messageID)
-            throw error
         }
-    }
-
-    func release(_ events: WebhookEvents) async {
-        if let key = events.replayKey { await replays.release(key) }
     }
 
     /// Confirms the subscription by a GET of its SubscribeURL.

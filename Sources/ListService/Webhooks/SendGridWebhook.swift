@@ -11,7 +11,7 @@ import Mailer
 /// bounce, `blocked` → soft; `dropped` with reason `Bounced Address` → hard
 /// bounce, `Spam Reporting Address` → complaint; `spamreport` → complaint;
 /// everything else (processed, delivered, deferred, opens…) is ignored.
-struct SendGridWebhook: WebhookVerifier {
+struct SendGridWebhook: ReplayGuardedVerifier {
     let key: WebhookPublicKey
     let replays = ReplayGuard(window: 2 * WebhookSupport.tolerance)
 
@@ -41,21 +41,10 @@ struct SendGridWebhook: WebhookVerifier {
             throw WebhookError(.unauthorized, "sendgrid: the timestamp \(timestamp) is more than 5 minutes from now")
         }
         let replayKey = Digest.hex(Digest.sha256(signed))
-        guard await replays.claim(replayKey, now: request.receivedAt) else {
-            throw WebhookError(.unauthorized, "sendgrid: this signed request was seen before (a replay)")
+        let replay = WebhookError(.unauthorized, "sendgrid: this signed request was seen before (a replay)")
+        return try await replays.events(claiming: replayKey, now: request.receivedAt, replay: replay) { () throws(WebhookError) in
+            try Self.parse(request.body)
         }
-        do {
-            var events = try Self.parse(request.body)
-            events.replayKey = replayKey
-            return events
-        } catch {
-            await replays.release(replayKey)
-            throw error
-        }
-    }
-
-    func release(_ events: WebhookEvents) async {
-        if let key = events.replayKey { await replays.release(key) }
     }
 
     /// `sg_message_id` is the `X-Message-Id` of the send's answer plus a suffix

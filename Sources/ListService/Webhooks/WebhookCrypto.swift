@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import Mailer
 
 /// The libcrypto calls the webhooks make beyond Mailer's `Digest` (SHA-256,
 /// HMAC-SHA256): X.509 certificates (SNS), public-key signature checks (RSA
@@ -17,7 +18,7 @@ enum WebhookCrypto {
             return PEM_read_bio_X509(bio, nil, nil, nil)
         }
         guard let certificate else {
-            throw WebhookError(.unauthorized, "the signing certificate is not a PEM certificate (\(errorText()))")
+            throw WebhookError(.unauthorized, "the signing certificate is not a PEM certificate (\(LibCrypto.errorText()))")
         }
         defer { X509_free(certificate) }
         // X509_cmp_current_time: -1 when the time is before now, 1 when after, 0 on error.
@@ -25,7 +26,7 @@ enum WebhookCrypto {
               X509_cmp_current_time(X509_get0_notAfter(certificate)) == 1
         else { throw WebhookError(.unauthorized, "the signing certificate is not valid now (expired or not yet valid)") }
         guard let key = X509_get_pubkey(certificate) else {
-            throw WebhookError(.unauthorized, "the signing certificate has no public key (\(errorText()))")
+            throw WebhookError(.unauthorized, "the signing certificate has no public key (\(LibCrypto.errorText()))")
         }
         guard EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA else {
             EVP_PKEY_free(key)
@@ -42,7 +43,7 @@ enum WebhookCrypto {
             var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
             return d2i_PUBKEY(nil, &cursor, buffer.count)
         }
-        guard let key else { throw WebhookError(.configuration, "not a DER public key (\(errorText()))") }
+        guard let key else { throw WebhookError(.configuration, "not a DER public key (\(LibCrypto.errorText()))") }
         guard EVP_PKEY_get_base_id(key) == EVP_PKEY_EC, EVP_PKEY_get_bits(key) == 256 else {
             EVP_PKEY_free(key)
             throw WebhookError(.configuration, "not an ECDSA P-256 public key")
@@ -65,18 +66,6 @@ enum WebhookCrypto {
         }
         ERR_clear_error()
         return status == 1
-    }
-
-    private static func errorText() -> String {
-        var parts: [String] = []
-        while true {
-            let code = ERR_get_error()
-            if code == 0 { break }
-            var buffer = [CChar](repeating: 0, count: 256)
-            ERR_error_string_n(code, &buffer, buffer.count)
-            parts.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-        }
-        return parts.isEmpty ? "unknown OpenSSL error" : parts.joined(separator: "; ")
     }
 }
 

@@ -3,7 +3,7 @@ import Foundation
 
 /// Every call into OpenSSL libcrypto made by Mailer lives in this file, so no
 /// pointer escapes it: digests, HMAC, key parsing/generation and signing.
-enum LibCrypto {
+public enum LibCrypto {
     /// SHA-256 of `bytes`.
     static func sha256(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
@@ -37,7 +37,7 @@ enum LibCrypto {
     }
 
     /// The queued OpenSSL errors as one line, clearing the queue.
-    static func errorText() -> String {
+    public static func errorText() -> String {
         var parts: [String] = []
         while true {
             let code = ERR_get_error()
