@@ -14,7 +14,9 @@
 # Afterwards: every 200 answer is an unsubscribed person with one event.
 #
 # Environment: COUNT, CONNECTIONS (64), DURATION (10 s), LISTCTL_BIN (skip the
-# release build), SWIFT_SCRATCH, KEEP=1 keeps the work folder.
+# release build), SWIFT_SCRATCH, KEEP=1 keeps the work folder, PROFILE=1
+# records the whole machine with perf during the wrk run and prints where the
+# CPU went, by process and by serve's hottest symbols.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${COUNT:-100000}
@@ -115,8 +117,20 @@ SERVE_PID=$!
 for _ in $(seq 1 200); do grep -q "listening on" "$WORK/serve.log" && break; sleep 0.1; done
 PORT=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/serve.log" | head -1)
 [ -n "$PORT" ] || { cat "$WORK/serve.log" >&2; exit 1; }
+PERF_PID=
+if [ "${PROFILE:-0}" = 1 ] && command -v perf >/dev/null; then
+    perf record -a -g -F 499 -o "$WORK/perf.data" -- sleep "$((DURATION > 3 ? DURATION - 2 : 1))" >/dev/null 2>&1 &
+    PERF_PID=$!
+fi
 TOKENS=$WORK/tokens THREADS=2 HOST_HEADER=bench.example.org \
     wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" --latency -s scripts/lib/bench-serve.lua "http://127.0.0.1:$PORT" > "$WORK/wrk.txt"
+if [ -n "$PERF_PID" ]; then
+    wait "$PERF_PID" || true
+    echo "profile (share of all CPU samples during the wrk run, by process):"
+    perf report -i "$WORK/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8
+    echo "profile (serve's hottest symbols):"
+    perf report -i "$WORK/perf.data" --no-children --pid "$SERVE_PID" --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -25
+fi
 RESULT=$(grep '^RESULT' "$WORK/wrk.txt")
 kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=
 eval "$(echo "$RESULT" | sed 's/^RESULT //' | tr ' ' '\n' | sed 's/^/W_/')"

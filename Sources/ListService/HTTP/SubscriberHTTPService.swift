@@ -21,6 +21,8 @@ public struct SubscriberHTTPService: Sendable {
     /// What `/metrics` shows; the webhook routes count into it too.
     public let metrics: ServiceMetrics
     let limiter: RequestRateLimiter
+    /// The lists tokens name, read at most every few seconds.
+    let lists: ListCache
     /// `POST /webhooks/{provider}` at the top of `LISTCTL_BASE_URL`; nil: no webhook is served.
     public var webhooks: WebhookRoutes?
 
@@ -39,6 +41,7 @@ public struct SubscriberHTTPService: Sendable {
         self.logger = logger
         self.limiter = RequestRateLimiter(limit: settings.subscribeLimit, window: .seconds(3600))
         self.metrics = ServiceMetrics()
+        self.lists = ListCache(store: ListStore(database: database))
     }
 
     /// The router: `/healthz` at the top, and the per-list actions under any prefix.
@@ -164,7 +167,7 @@ public struct SubscriberHTTPService: Sendable {
                 title: "This link does not work",
                 message: "\(Self.sentence(error.message)) Use the link of a recent message, or reply to it."), list: nil)))
         }
-        guard let list = try await ListStore(database: database).find(id: token.listID), root(of: list)?.matches(
+        guard let list = try await lists.list(id: token.listID), root(of: list)?.matches(
             host: request.head.authority, prefix: prefix) == true
         else {
             return .failure(RefusedRequest(response: Self.notFound("This list is not here.")))

@@ -1,0 +1,35 @@
+import Foundation
+import Synchronization
+
+/// The lists a token names, read from the database at most once per
+/// ``lifetime``: every request under a token looks its list up (its name, its
+/// public root, its page template), and a one-click unsubscribe would
+/// otherwise make two round trips where one does. (`/subscribe` reads the
+/// lists each time: it is rate-limited, and a new list is found at once.) A change with `listctl lists set` (name, base URL,
+/// page template) shows within ``lifetime``; a deleted list's tokens find no
+/// subscription, whatever the cache still says.
+final class ListCache: Sendable {
+    static let lifetime: TimeInterval = 5
+
+    private let store: ListStore
+    private let state = Mutex<(lists: [Int64: MailingList], read: Date)?>(nil)
+
+    init(store: ListStore) { self.store = store }
+
+    /// The list with `id`, or nil when there is none.
+    func list(id: Int64, now: Date = Date()) async throws -> MailingList? {
+        if let lists = fresh(now: now), let list = lists[id] { return list }
+        // Unknown here, or stale: read them all again (a list created since is found at once).
+        let lists = try await store.all()
+        let byID = Dictionary(lists.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        state.withLock { $0 = (byID, now) }
+        return byID[id]
+    }
+
+    private func fresh(now: Date) -> [Int64: MailingList]? {
+        state.withLock { cached in
+            guard let cached, now.timeIntervalSince(cached.read) < Self.lifetime, now >= cached.read else { return nil }
+            return cached.lists
+        }
+    }
+}
