@@ -127,9 +127,14 @@ TOKENS=$WORK/tokens THREADS=2 HOST_HEADER=bench.example.org \
 if [ -n "$PERF_PID" ]; then
     wait "$PERF_PID" || true
     echo "profile (share of all CPU samples during the wrk run, by process):"
-    perf report -i "$WORK/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8
-    echo "profile (serve's hottest symbols):"
-    perf report -i "$WORK/perf.data" --no-children --pid "$SERVE_PID" --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -25
+    # (head ends the pipe early: not a failure.)
+    { perf report -i "$WORK/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8; } || true
+    echo "profile (serve's hottest symbols, share of all samples):"
+    { perf report -i "$WORK/perf.data" --no-children --pid "$SERVE_PID" --sort dso,symbol --stdio 2>/dev/null \
+        | grep -E '^ +[0-9.]+%' | sed -E 's/ {2,}/  /g' | cut -c1-150 | head -20; } || true
+    echo "profile (PostgreSQL's hottest symbols, share of all samples):"
+    { perf report -i "$WORK/perf.data" --no-children --comm postgres --sort symbol --stdio 2>/dev/null \
+        | grep -E '^ +[0-9.]+%' | sed -E 's/ {2,}/  /g' | cut -c1-150 | head -20; } || true
 fi
 RESULT=$(grep '^RESULT' "$WORK/wrk.txt")
 kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=

@@ -12,6 +12,7 @@ extension PostgresConnection {
         _ body: (PostgresCopyWriter) async throws -> Void
     ) async throws -> Int {
         try await withHandle { handle, _ in
+            self.noteStatement(sql)
             let result = PQexec(handle, sql)
             defer { PQclear(result) }
             guard PQresultStatus(result) == PGRES_COPY_IN else {

@@ -27,13 +27,20 @@ extension PostgresConnection {
 
     /// Makes a returned connection fit for the next borrower: `DISCARD ALL`
     /// (UNLISTEN *, advisory locks released, SET and temporary tables undone;
-    /// the session settings from the startup options stay) and no buffered
-    /// notifications. `false` when it cannot be reused: broken, left inside a
-    /// transaction, or a cancel request was sent on it.
+    /// the session settings from the startup options stay) when a statement
+    /// it ran may have left session state (`mayChangeSession`), and no
+    /// buffered notifications. A borrower that only read and wrote rows needs
+    /// no reset, and its prepared statements stay. `false` when it cannot be
+    /// reused: broken, left inside a transaction, or a cancel request was sent on it.
     func resetForReuse() async -> Bool {
         guard !cancelRequestSent else { return false }
         return (try? await withHandle { handle in
             guard PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) == PQTRANS_IDLE else { return false }
+            guard self.sessionMayHaveChanged else {
+                Self.discardNotifications(handle)
+                return true
+            }
+            self.sessionMayHaveChanged = false
             let result = PQexec(handle, "DISCARD ALL")
             defer { PQclear(result) }
             guard PQresultStatus(result) == PGRES_COMMAND_OK else { return false }

@@ -9,7 +9,7 @@ extension PostgresConnection {
     /// planning costs more than executing.
     ///
     /// The session keeps the statement until it ends; returning a pooled
-    /// connection (`DISCARD ALL`) forgets them all, and a statement the
+    /// connection that needed a reset (`DISCARD ALL`) forgets them all, and a statement the
     /// server no longer knows (SQLSTATE 26000) is prepared again once.
     @discardableResult
     public func query(prepared sql: String, _ parameters: [any PostgresEncodable]) async throws -> PostgresRows {
@@ -20,6 +20,7 @@ extension PostgresConnection {
         return try await withHandle { handle, _ in
             let cStrings: [UnsafeMutablePointer<CChar>?] = texts.map { $0.map { strdup($0) } ?? nil }
             defer { cStrings.forEach { free($0) } }
+            self.noteStatement(sql)
             func execute(_ name: String) -> OpaquePointer? {
                 cStrings.withUnsafeBufferPointer { buffer in
                     buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in

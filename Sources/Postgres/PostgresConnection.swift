@@ -19,6 +19,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Statements prepared on this session, by SQL text (see `query(prepared:_:)`). Only on `queue`.
     var preparedStatements: [String: String] = [:]
     var preparedCount = 0
+    /// Whether a statement since the last reset may have left session state (see `mayChangeSession`). Only on `queue`.
+    var sessionMayHaveChanged = false
     let queue: DispatchQueue
     /// Which statement runs now and how to cancel it; shared with cancellation handlers.
     let cancellation: Mutex<CancellationState>
@@ -198,6 +200,7 @@ public final class PostgresConnection: @unchecked Sendable {
         return try await withHandle { handle, _ in
             let cStrings: [UnsafeMutablePointer<CChar>?] = texts.map { $0.map { strdup($0) } ?? nil }
             defer { cStrings.forEach { free($0) } }
+            self.noteStatement(sql)
             let result = cStrings.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
                     PQexecParams(handle, sql, Int32(texts.count), nil, values.baseAddress, nil, nil, 0)
@@ -217,6 +220,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// simple query protocol (used for migrations and session settings).
     public func execute(script: String) async throws {
         try await withHandle { handle, _ in
+            self.noteStatement(script)
             let result = PQexec(handle, script)
             _ = try Self.rows(from: result, connection: handle, server: self.serverDescription)
         }
@@ -226,6 +230,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// (`COMMIT`, `ROLLBACK`, `UPDATE 3`).
     func commandTag(of sql: String) async throws -> String {
         try await withHandle { handle, _ in
+            self.noteStatement(sql)
             let result = PQexec(handle, sql)
             guard let result, PQresultStatus(result) == PGRES_COMMAND_OK else {
                 _ = try Self.rows(from: result, connection: handle, server: self.serverDescription)

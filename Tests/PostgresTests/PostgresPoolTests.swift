@@ -43,6 +43,38 @@ struct PostgresPoolTests {
         }
     }
 
+    @Test("a borrower that only read and wrote rows: no reset, its prepared statements stay; each session change alone, sent as a single statement, still gets the session reset")
+    func resetOnlyWhenNeeded() async throws {
+        try await withTemporaryDatabase { database in
+            let pool = PostgresPool(connectionString: database.url, maximumConnections: 1)
+            try await pool.withConnection { connection in
+                try await connection.query("CREATE TABLE rows_only (x int)")
+                try await connection.query(prepared: "INSERT INTO rows_only VALUES ($1)", [1])
+                try await connection.query("UPDATE rows_only SET x = x + 1")
+            }
+            let kept: Int = try await pool.withConnection { connection in
+                try await connection.query("SELECT count(*)::int FROM pg_prepared_statements")[0].decode(at: 0)
+            }
+            #expect(kept == 1, "the prepared INSERT is still there: the session was not discarded")
+
+            // Each of these alone, through query() or a script, leaves state a reset must clear.
+            let leaks: [(String, String)] = [
+                ("SELECT set_config('work_mem', '77MB', false)", "SELECT current_setting('work_mem') = '77MB'"),
+                ("SET work_mem = '77MB'", "SELECT current_setting('work_mem') = '77MB'"),
+                ("select pg_advisory_lock(77)", "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"),
+                ("LISTEN leaked", "SELECT count(*) > 0 FROM pg_listening_channels()"),
+                ("CREATE TEMP TABLE scratch (x int)", "SELECT to_regclass('pg_temp.scratch') IS NOT NULL"),
+                ("PREPARE p AS SELECT 1", "SELECT count(*) > 0 FROM pg_prepared_statements WHERE name = 'p'"),
+            ]
+            for (leak, check) in leaks {
+                try await pool.withConnection { connection in try await connection.query(leak) }
+                let leaked: Bool = try await pool.withConnection { connection in try await connection.query(check)[0].decode(at: 0) }
+                #expect(!leaked, "\(leak) did not reach the next borrower")
+            }
+            await pool.close()
+        }
+    }
+
     @Test("exhaustion: a caller waits at most acquireTimeout and gets a clear error")
     func exhaustionTimesOut() async throws {
         try await withTemporaryDatabase { database in
