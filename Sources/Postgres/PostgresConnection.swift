@@ -21,6 +21,8 @@ public final class PostgresConnection: @unchecked Sendable {
     var preparedCount = 0
     /// Whether a statement since the last reset may have left session state (see `mayChangeSession`). Only on `queue`.
     var sessionMayHaveChanged = false
+    /// `mayChangeSession` by statement text, so each is scanned once. Only on `queue`.
+    var sessionVerdicts: [String: Bool] = [:]
     let queue: DispatchQueue
     /// Which statement runs now and how to cancel it; shared with cancellation handlers.
     let cancellation: Mutex<CancellationState>

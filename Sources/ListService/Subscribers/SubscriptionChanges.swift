@@ -28,7 +28,9 @@ public struct SubscriptionChanges: Sendable {
     /// - Parameter source: how the person asked (`link`, `one-click`), kept in the event.
     public func unsubscribe(listID: Int64, subscriberID: Int64, issueID: Int64?, source: String) async throws -> UnsubscribeOutcome {
         try await database.pool.withConnection { connection in
-            let rows = try await connection.query(Self.unsubscribe, listID, subscriberID, issueID, source)
+            // Prepared: planning this statement costs the server more than running it (pgbench: 3× the rate
+            // prepared as unprepared), and a pooled session keeps it (docs/BENCHMARKS.md, one-click unsubscribe).
+            let rows = try await connection.query(prepared: Self.unsubscribe, [listID, subscriberID, issueID, source])
             guard let row = rows.first else { return .unknown }
             let before: String = try row.decode(at: 0)
             let changed: Bool = try row.decode(at: 1)
