@@ -7,8 +7,9 @@ public import Logging
 ///   restart or `pg_terminate_backend` shows without a round trip; after
 ///   `checkAfter` idle, with one), and a broken one is replaced by a new
 ///   connection, so callers after a restart do not fail one by one.
-/// - Each session is reset when it comes back (`DISCARD ALL`): a borrower's
-///   LISTEN, advisory locks, `SET` and temporary tables never reach the next.
+/// - A session that may carry state is reset when it comes back (`DISCARD ALL`):
+///   a borrower's LISTEN, advisory locks, `SET` and temporary tables never
+///   reach the next. One that only read and wrote rows goes back as it is.
 /// - A caller waits at most `acquireTimeout` for a free connection.
 /// - `close()` fails every waiter at once; connections on loan close when returned.
 ///
