@@ -405,37 +405,14 @@ extension DoubleOptInCLITests {
             try "---\nsubject: Welcome to the monthly letter\n---\n\nGlad you are here.\n".write(to: welcome, atomically: true, encoding: .utf8)
             let set = try await fixture.run("lists", "set", "monthly", "--welcome", welcome.path)
             #expect(set.status == 0, "\(set.stderr)")
-            let shots = ProcessInfo.processInfo.environment["LISTCTL_SCREENSHOTS"].map { URL(fileURLWithPath: $0) }
-                ?? fixture.work.appendingPathComponent("screenshots")
-            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("tools/browser_pages.py")
             let email = "browser.person@example.org"
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script.path, "journey", "--url", "http://news.example.org/monthly/subscribe",
-                                 "--outbox", outbox.path, "--email", email, "--shots", shots.path,
-                                 "--map", "MAP news.example.org 127.0.0.1:\(server.port)"]
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            let (status, stdout, stderr) = try await onThread { () -> (Int32, String, String) in
-                try process.run()
-                let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-            }
-            print("measured: browser saw \(stdout)")
-            print("screenshots: \(shots.path)")
-            #expect(status == 0, "\(stdout) \(stderr)")
-            let seen = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: [String: Any]] ?? [:]
-            for page in ["subscribe", "checkInbox", "confirm", "confirmed", "preferences", "unsubscribed", "saved"] {
-                #expect(seen[page]?["scripts"] as? Int == 0, "\(page): no JavaScript")
-                #expect(seen[page]?["fitsPhone"] as? Bool == true, "\(page): fits a 390-pixel screen")
-            }
-            for name in ["subscribe.png", "check-inbox.png", "confirm.png", "confirmed.png", "preferences.png", "preferences-saved.png"] {
-                let size = (try? FileManager.default.attributesOfItem(atPath: shots.appendingPathComponent(name).path)[.size] as? Int) ?? 0
-                #expect(size > 1000, "\(name) kept")
-            }
+            let browser = try await BrowserPages.run(
+                "journey", ["--url", "http://news.example.org/monthly/subscribe", "--outbox", outbox.path, "--email", email],
+                port: server.port, work: fixture.work)
+            let seen = browser.seen
+            BrowserPages.expectPlainAndPhoneSized(seen, pages: ["subscribe", "checkInbox", "confirm", "confirmed", "preferences", "unsubscribed", "saved"])
+            BrowserPages.expectScreenshots(
+                browser.screenshots, ["subscribe.png", "check-inbox.png", "confirm.png", "confirmed.png", "preferences.png", "preferences-saved.png"])
             // What the person did is what the database says: left, with a new request waiting for their confirmation.
             #expect(try await ServeCLITests.status(fixture, email, list: "monthly") == "unsubscribed")
             let requests: [String] = try await Self.query(fixture, """

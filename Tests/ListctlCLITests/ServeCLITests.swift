@@ -242,41 +242,17 @@ struct ServeCLITests {
             let path = try #require(links[people[0].email], "\(links)")
             let server = try await Self.serve(fixture.cli())
             defer { _ = try? server.stop() }
-            let shots = ProcessInfo.processInfo.environment["LISTCTL_SCREENSHOTS"].map { URL(fileURLWithPath: $0) }
-                ?? fixture.work.appendingPathComponent("screenshots")
-            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("tools/browser_pages.py")
             let base = "http://news.example.org"
             let token = String(path.split(separator: "/").last ?? "")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script.path, "unsubscribe", "--url", base + path,
-                                 "--bad-url", base + "/monthly/unsubscribe/" + String(token.dropLast(2)), "--shots", shots.path,
-                                 "--map", "MAP news.example.org 127.0.0.1:\(server.port)"]
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            let (status, stdout, stderr) = try await onThread { () -> (Int32, String, String) in
-                try process.run()
-                let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-            }
-            print("measured: browser saw \(stdout)")
-            print("screenshots: \(shots.path)")
-            #expect(status == 0, "\(stdout) \(stderr)")
-            let seen = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: [String: Any]] ?? [:]
-            for page in ["form", "done", "bad"] {
-                #expect(seen[page]?["scripts"] as? Int == 0, "\(page): no JavaScript")
-                #expect(seen[page]?["fitsPhone"] as? Bool == true, "\(page): fits a 390-pixel screen")
-                #expect(seen[page]?["lang"] as? String == "en")
-            }
+            let browser = try await BrowserPages.run(
+                "unsubscribe", ["--url", base + path, "--bad-url", base + "/monthly/unsubscribe/" + String(token.dropLast(2))],
+                port: server.port, work: fixture.work)
+            let seen = browser.seen
+            BrowserPages.expectPlainAndPhoneSized(seen, pages: ["form", "done", "bad"])
+            for page in ["form", "done", "bad"] { #expect(seen[page]?["lang"] as? String == "en") }
             #expect((seen["form"]?["title"] as? String)?.contains("The monthly letter") == true)
             #expect((seen["done"]?["url"] as? String) == base + path, "no redirect after the POST")
-            for name in ["unsubscribe.png", "unsubscribed.png", "invalid-link.png"] {
-                let size = (try? FileManager.default.attributesOfItem(atPath: shots.appendingPathComponent(name).path)[.size] as? Int) ?? 0
-                #expect(size > 1000, "\(name) kept")
-            }
+            BrowserPages.expectScreenshots(browser.screenshots, ["unsubscribe.png", "unsubscribed.png", "invalid-link.png"])
             #expect(try await Self.status(fixture, people[0].email, list: "monthly") == "unsubscribed")
             #expect(try await Self.events(fixture, people[0].email) == ["unsubscribed:link"])
         }
