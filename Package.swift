@@ -35,6 +35,7 @@ let package = Package(
             providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]
         ),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
 
         // Swift layer over libpq: the only place that touches libpq pointers.
         .target(
@@ -56,7 +57,7 @@ let package = Package(
         .target(
             name: "Mailer",
             dependencies: [
-                "CCmarkGFM", "CCurl", "COpenSSL",
+                "CCmarkGFM", "CCurl", "COpenSSL", "CLibXML2",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],

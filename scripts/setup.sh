@@ -4,7 +4,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(
-    pkg-config libpq-dev libcurl4-openssl-dev libssl-dev
+    pkg-config libpq-dev libcurl4-openssl-dev libssl-dev libxml2-dev
     libcmark-gfm-dev libcmark-gfm-extensions-dev cmark-gfm
     postgresql postgresql-contrib postfix swaks hyperfine openssl spin gcc time
     chromium chromium-driver wrk
