@@ -102,7 +102,7 @@ struct HTMLSanitizerTests {
         #expect(out.contains("<a href=\"https://example.org/post?id=1&amp;x=2\" title=\"Post\">a link</a>"), "target dropped: \(out)")
         #expect(out.contains("<a href=\"mailto:me@example.org\">mail</a>"))
         #expect(out.contains("<a href=\"/relative/path#frag\">a relative one</a>"))
-        #expect(out.contains("<img src=\"https://cdn.example.org/a.jpg\" alt=\"A &quot;photo&quot;\" width=\"600\" height=\"400\">"), "\(out)")
+        #expect(out.contains("<img src=\"https://cdn.example.org/a.jpg\" alt=\"A &quot;photo&quot;\" width=\"600\" height=\"400\" class=\"wide\">"), "\(out)")
         #expect(out.contains("<ul><li>one</li><li>two &amp; three</li></ul>"))
         #expect(out.contains("<th colspan=\"2\">Head</th>"))
         #expect(out.contains("<div>kept text, dropped fontcentred</div>"), "\(out)")

@@ -11,7 +11,7 @@ import CLibXML2
 ///   unwrapped (its text kept), except the ones whose content is code or
 ///   chrome (`script`, `style`, `iframe`, `object`, `svg`, `form`, `head`…),
 ///   which go with their content.
-/// - Attributes: `title`, `lang`, `dir`, a plain `id`; `href` (http, https,
+/// - Attributes: `title`, `lang`, `dir`, a plain `id` and `class`; `href` (http, https,
 ///   mailto, relative, a fragment), `src` (http, https, relative), `alt`,
 ///   numeric `width`/`height`/`colspan`/`rowspan`/`start`, `align` with
 ///   its four values, `cite`, `datetime`. No event handler, no `style`, no
@@ -54,7 +54,7 @@ public enum HTMLSanitizer {
     static let allowedElements: Set<String> = [
         "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "code", "em", "strong", "b", "i", "u", "s",
         "del", "ins", "sub", "sup", "small", "mark", "ul", "ol", "li", "dl", "dt", "dd", "a", "img", "figure", "figcaption",
-        "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "div", "span", "abbr", "cite", "q", "time",
+        "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "div", "span", "abbr", "cite", "q", "time", "section",
     ]
 
     /// Dropped with everything inside them.
@@ -81,6 +81,11 @@ public enum HTMLSanitizer {
             if let content = node.pointee.content { HTMLEscaping.append(UnsafeBufferPointer(start: content, count: Int(xmlStrlen(content))), to: &out) }
         case XML_ELEMENT_NODE:
             let name = String(cString: node.pointee.name).lowercased()
+            if name == "input", let box = checkbox(node) {
+                // A task list's box (cmark-gfm writes one per item): its state as text, since no form is kept.
+                out.append(contentsOf: Array((box ? "☑" : "☐").utf8))
+                return
+            }
             if droppedElements.contains(name) { return }
             guard allowedElements.contains(name) else {
                 writeChildren(of: node, into: &out)
@@ -118,6 +123,19 @@ public enum HTMLSanitizer {
         }
     }
 
+    /// For `<input type="checkbox">`, whether it is checked; nil for any other input.
+    private static func checkbox(_ node: xmlNodePtr) -> Bool? {
+        var type: String?, checked = false
+        var current = node.pointee.properties
+        while let attribute = current {
+            current = attribute.pointee.next
+            let name = String(cString: attribute.pointee.name).lowercased()
+            if name == "type" { type = value(of: attribute).lowercased() }
+            if name == "checked" { checked = true }
+        }
+        return type == "checkbox" ? checked : nil
+    }
+
     /// The attribute's text (the parser has decoded its entities).
     private static func value(of attribute: xmlAttrPtr) -> String {
         var text: [UInt8] = []
@@ -134,6 +152,10 @@ public enum HTMLSanitizer {
         switch name {
         case "title", "lang", "dir":
             return value
+        case "class":
+            let ok = !value.isEmpty && value.utf8.count <= 128
+                && value.utf8.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: " ") }
+            return ok ? value : nil
         case "id":
             let ok = !value.isEmpty && value.utf8.count <= 64
                 && value.utf8.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }

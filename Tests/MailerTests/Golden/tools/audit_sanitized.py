@@ -11,7 +11,7 @@ import sys
 from html.parser import HTMLParser
 
 ALLOWED = set("""p br hr h1 h2 h3 h4 h5 h6 blockquote pre code em strong b i u s del ins sub sup small mark ul ol li
-dl dt dd a img figure figcaption table thead tbody tfoot tr th td caption div span abbr cite q time""".split())
+dl dt dd a img figure figcaption table thead tbody tfoot tr th td caption div span abbr cite q time section""".split())
 URL_ATTRIBUTES = {"href", "src", "cite", "action", "formaction", "background", "poster", "xlink:href", "srcset"}
 
 
