@@ -25,12 +25,20 @@ struct ListsCommand: AsyncParsableCommand {
         @Option(name: .customLong("page-template"), help: ArgumentHelp(
             "The template of `serve`'s pages for this list, a Mustache file with {{title}}, {{list_name}} and {{{content}}}; \"\" returns to the built-in one.",
             valueName: "file")) var pageTemplate: String?
+        @Option(help: ArgumentHelp(
+            "Who may read the list's archive of past issues once `serve` shows it: public (the default) or private.",
+            valueName: "public|private")) var archive: ArchiveVisibility?
+
+        enum ArchiveVisibility: String, ExpressibleByArgument, CaseIterable {
+            case `public`, `private`
+        }
 
         /// The changes, with the template file read (and checked by the store before anything is written).
         func changes() throws -> MailingListChanges {
             var changes = MailingListChanges(
                 name: name, from: from, replyTo: replyTo, baseURL: baseURL, postalAddress: address, allowRawHTML: allowRawHTML)
             changes.bounceAddress = bounceAddress
+            changes.archiveIsPublic = archive.map { $0 == .public }
             if let template {
                 if template.isEmpty {
                     changes.template = ""
@@ -74,8 +82,11 @@ struct ListsCommand: AsyncParsableCommand {
                     return
                 }
                 printTable(
-                    ["SLUG", "NAME", "FROM", "BASE URL", "TEMPLATE"],
-                    lists.map { [$0.slug, $0.name, $0.from ?? "-", $0.baseURL ?? "-", $0.template == nil ? "built-in" : "own"] })
+                    ["SLUG", "NAME", "FROM", "BASE URL", "TEMPLATE", "ARCHIVE"],
+                    lists.map {
+                        [$0.slug, $0.name, $0.from ?? "-", $0.baseURL ?? "-", $0.template == nil ? "built-in" : "own",
+                         $0.archiveIsPublic ? "public" : "private"]
+                    })
             }
         }
     }

@@ -17,6 +17,8 @@ public struct IssueSubmitter: Sendable {
         public var contentSHA256: String
         public var source: String
         public var preheader: String
+        /// Front matter `archive`: whether the issue goes into the list's public archive.
+        public var inArchive = true
         public var parts: [StoredPart]
         /// Recipients if the snapshot were taken now (for a scheduled issue, an estimate).
         public var recipients: Int
@@ -116,11 +118,13 @@ public struct IssueSubmitter: Sendable {
                         nothing to send. Import some with `listctl import FILE --list \(slug)`.
                         """)
             }
-            return Plan(
+            var plan = Plan(
                 listSlug: slug, listID: mailingList.id, subject: rendered.subject, slug: issueSlug, contentSHA256: sha,
                 source: String(decoding: bytes, as: UTF8.self), preheader: rendered.preheader ?? "",
                 parts: rendered.parts.map(\.stored), recipients: recipients, sendAt: sendTime, notices: allNotices,
                 existing: existing, budget: budget)
+            plan.inArchive = document.inArchive
+            return plan
         }
     }
 
@@ -138,12 +142,12 @@ public struct IssueSubmitter: Sendable {
             try await connection.transaction { connection in
                 let row = try await connection.query(
                     """
-                    INSERT INTO issues (list_id, subject, preheader, source, content_sha256, state, scheduled_at, slug, budget_bytes)
-                    VALUES ($1, $2, $3, $4, $5, 'scheduled', coalesce($6, now()), $7, $8)
+                    INSERT INTO issues (list_id, subject, preheader, source, content_sha256, state, scheduled_at, slug, budget_bytes, in_archive)
+                    VALUES ($1, $2, $3, $4, $5, 'scheduled', coalesce($6, now()), $7, $8, $9)
                     ON CONFLICT (list_id, content_sha256) WHERE state <> 'cancelled' DO NOTHING
                     RETURNING id, scheduled_at
                     """, plan.listID, plan.subject, plan.preheader, plan.source, plan.contentSHA256, plan.sendAt, plan.slug,
-                    plan.budget)
+                    plan.budget, plan.inArchive)
                 guard let row = row.first else {
                     throw ListServiceError(
                         code: .conflict, message: "an issue with the same content was stored for \(plan.listSlug) meanwhile; nothing sent twice")

@@ -8,7 +8,7 @@ public struct ListStore: Sendable {
 
     public init(database: ListDatabase) { self.database = database }
 
-    static let columns = "id, slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, created_at, template, bounce_address, page_template, welcome_issue_id"
+    static let columns = "id, slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, created_at, template, bounce_address, page_template, welcome_issue_id, archive = 'public'"
 
     /// Every list, by slug.
     public func all() async throws -> [MailingList] {
@@ -90,12 +90,12 @@ public struct ListStore: Sendable {
                 let row = try await connection.query(
                     """
                     INSERT INTO lists (slug, name, from_name, from_address, reply_to, base_url, postal_address, allow_raw_html, template,
-                                       bounce_address)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10)
+                                       bounce_address, archive)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, CASE WHEN $11::boolean IS FALSE THEN 'private' ELSE 'public' END)
                     RETURNING \(Self.columns)
                     """,
                     slug, changes.name ?? slug, fields.fromName, fields.fromAddress, fields.replyTo, fields.baseURL,
-                    changes.postalAddress, changes.allowRawHTML ?? false, changes.template, fields.bounceAddress)
+                    changes.postalAddress, changes.allowRawHTML ?? false, changes.template, fields.bounceAddress, changes.archiveIsPublic)
                 return try Self.decode(row[0])
             } catch let error as PostgresError where error.isUniqueViolation {
                 throw ListServiceError(code: .conflict, message: "a list named \"\(slug)\" already exists; change it with `listctl lists set \(slug) ...`")
@@ -130,6 +130,7 @@ public struct ListStore: Sendable {
                     template = CASE WHEN $13::boolean THEN NULLIF($14, '') ELSE template END,
                     bounce_address = CASE WHEN $15::boolean THEN $16 ELSE bounce_address END,
                     page_template = CASE WHEN $17::boolean THEN NULLIF($18, '') ELSE page_template END,
+                    archive = CASE WHEN $19::boolean IS NULL THEN archive WHEN $19::boolean THEN 'public' ELSE 'private' END,
                     updated_at = now()
                 WHERE slug = $1
                 RETURNING \(Self.columns)
@@ -138,7 +139,7 @@ public struct ListStore: Sendable {
                 changes.replyTo != nil, fields.replyTo, changes.baseURL != nil, fields.baseURL,
                 changes.postalAddress != nil, changes.postalAddress, changes.allowRawHTML,
                 changes.template != nil, changes.template, changes.bounceAddress != nil, fields.bounceAddress,
-                changes.pageTemplate != nil, changes.pageTemplate)
+                changes.pageTemplate != nil, changes.pageTemplate, changes.archiveIsPublic)
             guard let row = rows.first else {
                 throw ListServiceError(code: .notFound, message: "no list named \"\(slug)\". Create it with `listctl lists create \(slug)`.")
             }
@@ -210,6 +211,7 @@ public struct ListStore: Sendable {
         list.bounceAddress = try row.decode(at: 11)
         list.pageTemplate = try row.decode(at: 12)
         list.welcomeIssueID = try row.decode(at: 13)
+        list.archiveIsPublic = try row.decode(at: 14)
         return list
     }
 }

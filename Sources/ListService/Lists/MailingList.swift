@@ -20,10 +20,12 @@ public struct MailingList: Sendable, Hashable, Codable {
     public var pageTemplate: String?
     /// The welcome issue each newly confirmed subscriber gets (`lists set --welcome`), if any.
     public var welcomeIssueID: Int64?
+    /// Whether the list's archive of past issues is public (`lists set --archive public|private`; public by default).
+    public var archiveIsPublic = true
     public var createdAt: Date
 
     enum CodingKeys: String, CodingKey {
-        case id, slug, name, fromName, fromAddress, replyTo, baseURL, postalAddress, bounceAddress, allowRawHTML, createdAt, hasTemplate, hasPageTemplate, welcomeIssue
+        case id, slug, name, fromName, fromAddress, replyTo, baseURL, postalAddress, bounceAddress, allowRawHTML, createdAt, hasTemplate, hasPageTemplate, welcomeIssue, archive
     }
 
     public init(
@@ -59,6 +61,7 @@ public struct MailingList: Sendable, Hashable, Codable {
         try container.encode(template != nil, forKey: .hasTemplate)
         try container.encode(pageTemplate != nil, forKey: .hasPageTemplate)
         try container.encodeIfPresent(welcomeIssueID, forKey: .welcomeIssue)
+        try container.encode(archiveIsPublic ? "public" : "private", forKey: .archive)
         try container.encode(createdAt, forKey: .createdAt)
     }
 
@@ -76,6 +79,7 @@ public struct MailingList: Sendable, Hashable, Codable {
             createdAt: try container.decode(Date.self, forKey: .createdAt))
         bounceAddress = try container.decodeIfPresent(String.self, forKey: .bounceAddress)
         welcomeIssueID = try container.decodeIfPresent(Int64.self, forKey: .welcomeIssue)
+        archiveIsPublic = try container.decodeIfPresent(String.self, forKey: .archive) != "private"
     }
 
     /// The template every message of this list is poured into: its own, or the built-in one.
@@ -113,6 +117,8 @@ public struct MailingListChanges: Sendable {
     public var pageTemplate: String?
     /// Where `pageTemplate` came from, for messages.
     public var pageTemplateName: String?
+    /// `--archive public|private`.
+    public var archiveIsPublic: Bool?
 
     public init(
         name: String? = nil, from: String? = nil, replyTo: String? = nil, baseURL: String? = nil,

@@ -13,6 +13,8 @@ public struct IssueDocument: Sendable {
     public var list: String?
     /// The send time as written (ISO 8601); parsed by the caller.
     public var sendAt: String?
+    /// Whether the issue goes into the list's public archive (front matter `archive: false` leaves it out).
+    public var inArchive = true
     /// The Markdown after the front matter, line ends normalised to LF.
     public var body: [UInt8]
     /// How many lines precede `body` in the file (front matter included), to
@@ -92,10 +94,18 @@ public struct IssueDocument: Sendable {
             case "preheader": document.preheader = string
             case "list": document.list = string
             case "send_at", "send-at", "sendat": document.sendAt = string
+            case "archive":
+                switch string.lowercased() {
+                case "true", "yes": document.inArchive = true
+                case "false", "no": document.inArchive = false
+                default:
+                    throw MailerError(
+                        code: .frontMatter, message: "`archive` is true or false, not `\(string)`", file: fileName, line: number)
+                }
             default:
                 throw MailerError(
                     code: .frontMatter,
-                    message: "unknown front matter key `\(key)` (known: subject, preheader, list, send_at)",
+                    message: "unknown front matter key `\(key)` (known: subject, preheader, list, send_at, archive)",
                     file: fileName, line: number)
             }
         }
