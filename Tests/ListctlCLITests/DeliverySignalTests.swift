@@ -20,9 +20,11 @@ struct DeliverySignalTests {
             let count = 40, concurrency = 3
             let (cli, issue) = try await DeliveryCrashTests.setUp(database: database.url, sink: sink, count: count, lease: 2)
             let run = try cli.start(["send", issue.path, "--list", "crash", "--yes", "--concurrency", String(concurrency)], logging: "send")
-            // In full swing (and the signal handlers installed): a few rounds accepted.
+            // In full swing (and the signal handlers installed): a few rounds accepted. Then half the sink's delay
+            // more, so that messages are on the wire: the senders run in step, and right after a round of
+            // acceptances they may all be between messages.
             let signalled = try #require(
-                try await Self.signal(run.process, SIGINT) { try sink.accepted().count >= 2 * concurrency })
+                try await Self.signal(run.process, SIGINT, after: 0.2) { try sink.accepted().count >= 2 * concurrency })
             let exited = try await onThread { run.process.waitUntilExit(); return Date() }
             let seconds = exited.timeIntervalSince(signalled)
             print("measured: send exited \(String(format: "%.2f", seconds)) s after SIGINT")
