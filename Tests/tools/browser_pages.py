@@ -157,9 +157,32 @@ def journey(args):
     return 0 if ok else 1
 
 
+def issue(args):
+    """An archive page: read it, follow a footnote reference down and its back-link up."""
+    os.makedirs(args.shots, exist_ok=True)
+    driver = browser(args.map)
+    seen = {}
+    try:
+        driver.get(args.url)
+        WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
+        seen["issue"] = page_facts(driver)
+        driver.save_screenshot(os.path.join(args.shots, "issue.png"))
+        reference = driver.find_element(By.CSS_SELECTOR, "a[href^='#fn-']")
+        reference.click()
+        seen["note"] = {"url": driver.current_url}
+        back = driver.find_element(By.CSS_SELECTOR, "a[href^='#fnref-']")
+        back.click()
+        seen["back"] = {"url": driver.current_url}
+    finally:
+        driver.quit()
+    print(json.dumps(seen))
+    ok = seen["issue"]["scripts"] == 0 and "#fn-" in seen["note"]["url"] and "#fnref-" in seen["back"]["url"]
+    return 0 if ok else 1
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("page", choices=["unsubscribe", "journey"])
+    parser.add_argument("page", choices=["unsubscribe", "journey", "issue"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--bad-url")
     parser.add_argument("--outbox")
@@ -167,7 +190,7 @@ def main():
     parser.add_argument("--shots", required=True)
     parser.add_argument("--map", help="Chromium --host-resolver-rules, e.g. 'MAP news.example.org 127.0.0.1:8080'")
     args = parser.parse_args()
-    return journey(args) if args.page == "journey" else unsubscribe(args)
+    return {"journey": journey, "issue": issue, "unsubscribe": unsubscribe}[args.page](args)
 
 
 if __name__ == "__main__":

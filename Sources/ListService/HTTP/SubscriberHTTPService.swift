@@ -125,7 +125,7 @@ public struct SubscriberHTTPService: Sendable {
     /// The route's name for metrics and logs: never the token or the path itself.
     static func route(_ segments: [String]) -> String {
         if segments.last == "subscribe" { return "subscribe" }
-        if segments.count >= 2, ["unsubscribe", "confirm", "preferences", "webhooks"].contains(segments[segments.count - 2]) {
+        if segments.count >= 2, ["unsubscribe", "confirm", "preferences", "webhooks", "issues"].contains(segments[segments.count - 2]) {
             return segments[segments.count - 2]
         }
         return "other"
@@ -140,6 +140,7 @@ public struct SubscriberHTTPService: Sendable {
                 case "unsubscribe": return try await unsubscribe(request, token: token, prefix: prefix)
                 case "confirm": return try await confirm(request, context, token: token, prefix: prefix)
                 case "preferences": return try await preferences(request, context, token: token, prefix: prefix)
+                case "issues": return try await archivedIssue(request, slug: token, prefix: prefix)
                 default: break
                 }
             }
