@@ -50,6 +50,21 @@ struct WebIssueRendererTests {
         #expect(audited.status == 0, "\(audited.output)")
     }
 
+    @Test("many renders at once on many threads give the same page (cmark-gfm's extension registry is set up once)")
+    func concurrentRenders() async {
+        let expected = WebIssueRenderer.html(markdown: Array(Self.issue.utf8))
+        let pages = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    (0..<25).map { _ in WebIssueRenderer.html(markdown: Array(Self.issue.utf8), allowRawHTML: Bool.random()) }
+                }
+            }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(pages.count == 200)
+        #expect(pages.allSatisfy { $0 == expected || $0.contains("<b>bold</b>") }, "each page is one of the two renders")
+    }
+
     @Test("a list that allows raw HTML: kept, then sanitised; an imported letter: sanitised")
     func rawAndImported() throws {
         let html = WebIssueRenderer.html(markdown: Array(Self.issue.utf8), allowRawHTML: true)

@@ -72,8 +72,13 @@ struct MarkdownTree: Sendable {
 
     /// Parses CommonMark with the GitHub extensions listctl supports: tables,
     /// footnotes, strikethrough, autolinks and task lists.
+    /// cmark-gfm's extensions, registered once. Its registry is a plain global list: two threads registering
+    /// at once corrupt it (seen as a crash inside libcmark-gfm-extensions when two renders started together).
+    /// A `static let` runs its initialiser exactly once, whichever thread comes first.
+    static let extensionsRegistered: Void = { cmark_gfm_core_extensions_ensure_registered() }()
+
     static func parse(_ markdown: [UInt8]) -> MarkdownTree {
-        cmark_gfm_core_extensions_ensure_registered()
+        _ = Self.extensionsRegistered
         let options = CMARK_OPT_FOOTNOTES | CMARK_OPT_VALIDATE_UTF8
         guard let parser = cmark_parser_new(options) else { fatalError("cmark_parser_new failed: out of memory") }
         defer { cmark_parser_free(parser) }

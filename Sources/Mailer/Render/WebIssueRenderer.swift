@@ -17,7 +17,7 @@ public enum WebIssueRenderer {
     /// The body of a Markdown issue (front matter already taken off).
     /// - Parameter allowRawHTML: the list's setting: raw HTML kept, then sanitised.
     public static func html(markdown body: [UInt8], allowRawHTML: Bool = false) -> String {
-        cmark_gfm_core_extensions_ensure_registered()
+        _ = MarkdownTree.extensionsRegistered
         var options = CMARK_OPT_FOOTNOTES | CMARK_OPT_VALIDATE_UTF8
         if allowRawHTML { options |= CMARK_OPT_UNSAFE }
         guard let parser = cmark_parser_new(options) else { fatalError("cmark_parser_new failed: out of memory") }
