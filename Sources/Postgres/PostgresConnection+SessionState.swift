@@ -7,11 +7,11 @@ extension PostgresConnection {
     /// the side of yes: a statement that merely mentions one of these is
     /// counted too. Statements that read and write rows (the service's hot
     /// paths) are not, and their connection goes back without the extra
-    /// round trip. A byte scan, no Foundation: it runs for every statement.
+    /// round trip. A byte scan, no Foundation; `noteStatement` keeps its verdict per statement text.
     static func mayChangeSession(_ sql: String) -> Bool {
         var text = Array(sql.utf8)
         for index in text.indices where text[index] >= 0x61 && text[index] <= 0x7A { text[index] -= 0x20 }
-        for marker in markers where contains(text, marker) { return true }
+        for marker in markers where text.firstRange(of: marker) != nil { return true }
         // Statements that begin with a session command, at the start or after a `;`.
         var start = 0
         while start < text.count {
@@ -35,24 +35,6 @@ extension PostgresConnection {
 
     private static let leadingCommands: Set<[UInt8]> = Set(
         ["SET", "RESET", "PREPARE", "DECLARE", "LOAD", "DEALLOCATE", "DISCARD"].map { Array($0.utf8) })
-
-    private static func contains(_ text: [UInt8], _ marker: [UInt8]) -> Bool {
-        guard let first = marker.first, text.count >= marker.count else { return false }
-        var index = 0
-        let last = text.count - marker.count
-        while index <= last {
-            if text[index] == first {
-                var matched = true
-                for offset in 1..<marker.count where text[index + offset] != marker[offset] {
-                    matched = false
-                    break
-                }
-                if matched { return true }
-            }
-            index += 1
-        }
-        return false
-    }
 
     /// The first two words of a statement (letters, digits and `_`), skipping blanks and `--` comments before them.
     private static func firstWords(_ statement: ArraySlice<UInt8>) -> [[UInt8]] {

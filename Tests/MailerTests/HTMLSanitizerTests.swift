@@ -55,15 +55,7 @@ struct HTMLSanitizerTests {
     ]
 
     static func audit(_ fragments: [String]) throws -> (status: Int32, output: String) {
-        let folder = try MailerFixtures.scratch("sanitized")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        var paths: [String] = []
-        for (index, fragment) in fragments.enumerated() {
-            let url = folder.appendingPathComponent("fragment-\(index + 1).html")
-            try Data(fragment.utf8).write(to: url)
-            paths.append(url.path)
-        }
-        return try MailerFixtures.python([MailerFixtures.tool("audit_sanitized.py")] + paths)
+        try MailerFixtures.check(fragments, with: "audit_sanitized.py")
     }
 
     @Test("forty-odd script vectors: nothing dangerous survives, by this code's reading and by Python's html.parser; the auditor itself flags the raw vectors")

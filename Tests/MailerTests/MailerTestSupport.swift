@@ -59,18 +59,23 @@ enum MailerFixtures {
         try TransportTestSupport.run(["python3"] + arguments)
     }
 
-    /// Checks every HTML document with the strict parser in Golden/tools/check_html.py.
-    static func expectValidHTML(_ documents: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        guard !documents.isEmpty else { return }
+    /// Runs the Python checker Golden/tools/`script` on `documents`, each written to a file of its own.
+    static func check(_ documents: [String], with script: String) throws -> (status: Int32, output: String) {
         let folder = try scratch("html")
         defer { try? FileManager.default.removeItem(at: folder) }
         var paths: [String] = []
         for (index, document) in documents.enumerated() {
-            let url = folder.appendingPathComponent("part-\(index + 1).html")
+            let url = folder.appendingPathComponent("document-\(index + 1).html")
             try Data(document.utf8).write(to: url)
             paths.append(url.path)
         }
-        let result = try python([tool("check_html.py")] + paths)
+        return try python([tool(script)] + paths)
+    }
+
+    /// Checks every HTML document with the strict parser in Golden/tools/check_html.py.
+    static func expectValidHTML(_ documents: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        guard !documents.isEmpty else { return }
+        let result = try check(documents, with: "check_html.py")
         #expect(result.status == 0, "HTML check failed:\n\(result.output)", sourceLocation: sourceLocation)
     }
 

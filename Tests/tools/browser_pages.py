@@ -19,6 +19,7 @@ Each prints one JSON object with what it saw and exits non-zero when a page
 is not as expected.
 """
 import argparse
+import contextlib
 import email
 import email.policy
 import json
@@ -45,6 +46,17 @@ def browser(host_rules):
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
+@contextlib.contextmanager
+def session(args):
+    """Chromium for one journey: the screenshot folder made, the browser quit however the journey ends."""
+    os.makedirs(args.shots, exist_ok=True)
+    driver = browser(args.map)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
 def page_facts(driver):
     width = driver.execute_script("return document.documentElement.scrollWidth")
     viewport = driver.execute_script("return window.innerWidth")
@@ -59,10 +71,8 @@ def page_facts(driver):
 
 
 def unsubscribe(args):
-    os.makedirs(args.shots, exist_ok=True)
-    driver = browser(args.map)
     seen = {}
-    try:
+    with session(args) as driver:
         driver.get(args.url)
         button = WebDriverWait(driver, 20).until(expected_conditions.element_to_be_clickable((By.TAG_NAME, "button")))
         seen["form"] = page_facts(driver) | {"button": button.text, "buttons": len(driver.find_elements(By.TAG_NAME, "button"))}
@@ -75,8 +85,6 @@ def unsubscribe(args):
         WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
         seen["bad"] = page_facts(driver)
         driver.save_screenshot(os.path.join(args.shots, "invalid-link.png"))
-    finally:
-        driver.quit()
     print(json.dumps(seen))
     ok = (seen["form"]["buttons"] == 1 and seen["form"]["button"] == "Unsubscribe" and seen["done"]["h1"] == "You are unsubscribed"
           and seen["bad"]["h1"] == "This link does not work")
@@ -104,11 +112,9 @@ def mailed_link(outbox, address, subject, segment, timeout=30):
 
 
 def journey(args):
-    os.makedirs(args.shots, exist_ok=True)
-    driver = browser(args.map)
     seen = {}
-    wait = WebDriverWait(driver, 20)
-    try:
+    with session(args) as driver:
+        wait = WebDriverWait(driver, 20)
         driver.get(args.url)
         field = wait.until(expected_conditions.element_to_be_clickable((By.ID, "email")))
         seen["subscribe"] = page_facts(driver) | {"trapVisible": driver.find_element(By.ID, "website").is_displayed()}
@@ -148,8 +154,6 @@ def journey(args):
         wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[role=status]")))
         seen["saved"] = page_facts(driver) | {"tickedBefore": was, "tickedAfter": driver.find_element(By.CSS_SELECTOR, "input[type=checkbox]").is_selected(), "notice": driver.find_element(By.CSS_SELECTOR, "[role=status]").text}
         driver.save_screenshot(os.path.join(args.shots, "preferences-saved.png"))
-    finally:
-        driver.quit()
     print(json.dumps(seen))
     ok = (not seen["subscribe"]["trapVisible"] and seen["confirm"]["button"] == "Yes, subscribe me"
           and seen["preferences"]["ticked"] == 1 and seen["unsubscribed"]["h1"] == "You are unsubscribed"
@@ -159,10 +163,8 @@ def journey(args):
 
 def issue(args):
     """An archive page: read it, follow a footnote reference down and its back-link up."""
-    os.makedirs(args.shots, exist_ok=True)
-    driver = browser(args.map)
     seen = {}
-    try:
+    with session(args) as driver:
         driver.get(args.url)
         WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
         seen["issue"] = page_facts(driver)
@@ -173,8 +175,6 @@ def issue(args):
         back = driver.find_element(By.CSS_SELECTOR, "a[href^='#fnref-']")
         back.click()
         seen["back"] = {"url": driver.current_url}
-    finally:
-        driver.quit()
     print(json.dumps(seen))
     ok = seen["issue"]["scripts"] == 0 and "#fn-" in seen["note"]["url"] and "#fnref-" in seen["back"]["url"]
     return 0 if ok else 1

@@ -9,7 +9,6 @@ import Postgres
 public struct PublicIssue: Sendable {
     public var listID: Int64
     public var subject: String
-    public var preheader: String
     /// When it went out (an imported letter: its original date).
     public var sentAt: Date
     /// The page's content: the whole issue, sanitised.
@@ -21,7 +20,7 @@ public struct PublicIssue: Sendable {
         let row = try await database.pool.withConnection { connection in
             try await connection.query(
                 """
-                SELECT i.list_id, i.subject, coalesce(i.preheader, ''), i.source, i.source_format,
+                SELECT i.list_id, i.subject, i.source, i.source_format,
                        coalesce(i.sent_at, i.started_at, i.scheduled_at, i.created_at)
                 FROM issues i JOIN lists l ON l.id = i.list_id
                 WHERE i.list_id = ANY ($1) AND i.slug = $2 AND l.archive = 'public' AND i.in_archive AND NOT i.standing
@@ -32,7 +31,7 @@ public struct PublicIssue: Sendable {
         }
         guard let row else { return nil }
         let listID: Int64 = try row.decode(at: 0)
-        let source: String = try row.decode(at: 3), format: String = try row.decode(at: 4)
+        let source: String = try row.decode(at: 2), format: String = try row.decode(at: 3)
         let html: String
         if format == "html" {
             html = WebIssueRenderer.html(imported: source)
@@ -42,6 +41,6 @@ public struct PublicIssue: Sendable {
             html = WebIssueRenderer.html(markdown: document.body, allowRawHTML: allowRaw)
         }
         return PublicIssue(
-            listID: listID, subject: try row.decode(at: 1), preheader: try row.decode(at: 2), sentAt: try row.decode(at: 5), html: html)
+            listID: listID, subject: try row.decode(at: 1), sentAt: try row.decode(at: 4), html: html)
     }
 }
