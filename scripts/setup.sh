@@ -7,9 +7,9 @@ APT_PACKAGES=(
     pkg-config libpq-dev libcurl4-openssl-dev libssl-dev libxml2-dev
     libcmark-gfm-dev libcmark-gfm-extensions-dev cmark-gfm
     postgresql postgresql-contrib postfix swaks hyperfine openssl spin gcc time
-    chromium chromium-driver wrk
+    chromium chromium-driver wrk spamassassin
 )
-PIP_PACKAGES=(aiosmtpd dkimpy pynacl "moto[server]" botocore selenium)
+PIP_PACKAGES=(aiosmtpd dkimpy pynacl "moto[server]" botocore selenium feedparser)
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 
@@ -27,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-upgrade "${missing[@]}" >/dev/null
 fi
 
-if ! { python3 -c "import aiosmtpd, dkim, nacl, moto, flask, flask_cors, botocore, selenium" 2>/dev/null && command -v moto_server >/dev/null; }; then
+if ! { python3 -c "import aiosmtpd, dkim, nacl, moto, flask, flask_cors, botocore, selenium, feedparser" 2>/dev/null && command -v moto_server >/dev/null; }; then
     echo "setup: installing Python test tools: ${PIP_PACKAGES[*]}" >&2
     python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi

@@ -31,9 +31,11 @@ if [ -f scripts/test-servers.sh ]; then
 fi
 
 echo "test: building (log: build.log in the work folder, shown on failure)" >&2
-if ! swift build --build-tests >"$WORK/build.log" 2>&1; then
+# LISTCTL_SCRATCH: a build folder of its own (two checkouts' test runs side by side).
+SCRATCH=(${LISTCTL_SCRATCH:+--scratch-path "$LISTCTL_SCRATCH"})
+if ! swift build --build-tests "${SCRATCH[@]}" >"$WORK/build.log" 2>&1; then
     grep -vE "^\[[0-9]+/[0-9]+\]" "$WORK/build.log" >&2
     exit 1
 fi
 echo "test: running the suite" >&2
-swift test --skip-build "$@"
+swift test --skip-build "${SCRATCH[@]}" "$@"
