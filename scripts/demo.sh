@@ -28,6 +28,8 @@ if ! "$LISTCTL" lists --json | grep -q '"slug":"main"'; then
 fi
 step lists
 step import examples/tinyletter-subscribers.csv --list main
+# TinyLetter's letter archive: the list's past issues, with their original dates, for its public archive.
+step import examples/tinyletter-letters.csv --list main
 step status
 step preview examples/long-issue.md --list main --out "$PREVIEW"
 step send examples/long-issue.md --list main --to reader@example.com
@@ -51,6 +53,8 @@ for _ in $(seq 1 100); do grep -q "listening on" "$SERVE_LOG" && break; sleep 0.
 SERVE_PORT=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$SERVE_LOG" | head -1)
 echo "GET /healthz: $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SERVE_PORT/healthz")"
 echo "GET https://letters.example.com/subscribe (Host header, as behind a proxy): $(curl -s -o /dev/null -w '%{http_code}' -H 'Host: letters.example.com' "http://127.0.0.1:$SERVE_PORT/subscribe")"
+echo "GET https://letters.example.com/archive: $(curl -s -o /dev/null -w '%{http_code}' -H 'Host: letters.example.com' "http://127.0.0.1:$SERVE_PORT/archive")"
+echo "GET https://letters.example.com/feed.xml: $(curl -s -o /dev/null -w '%{http_code} %{content_type}' -H 'Host: letters.example.com' "http://127.0.0.1:$SERVE_PORT/feed.xml")"
 kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true
 rm -f "$SERVE_LOG"
 echo
@@ -58,5 +62,11 @@ echo "demo: to run the subscriber service for the sample list (subscribe, confir
 echo "demo: and a worker that mails confirmations into the outbox), behind a proxy for https://letters.example.com:"
 echo "demo:   LISTCTL_HOME=$LISTCTL_HOME LISTCTL_TRANSPORT=outbox://$OUTBOX $LISTCTL serve --port 8080"
 echo "demo:   curl -H 'Host: letters.example.com' http://127.0.0.1:8080/subscribe"
+
+# The sample list's public archive as static files: the issue just sent, whole, and the imported letters.
+ARCHIVE=${LISTCTL_DEMO_ARCHIVE:-$PWD/archive}
+step archive export --list main --out "$ARCHIVE"
+echo "demo: the archive is in $ARCHIVE: open file://$ARCHIVE/index.html in a browser"
+echo "demo: (the long issue's page, as its mailed link opens it: $ARCHIVE/issues/$("$LISTCTL" issues --list main --json | python3 -c 'import json,sys; print(next(i["slug"] for i in json.load(sys.stdin) if i["sourceFormat"] == "markdown"))' 2>/dev/null || echo '<slug>')/index.html)"
 echo
 echo "demo: done. The private database keeps running; stop it with: LISTCTL_HOME=$LISTCTL_HOME $LISTCTL db stop"

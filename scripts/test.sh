@@ -37,5 +37,7 @@ if ! swift build --build-tests "${SCRATCH[@]}" >"$WORK/build.log" 2>&1; then
     grep -vE "^\[[0-9]+/[0-9]+\]" "$WORK/build.log" >&2
     exit 1
 fi
-echo "test: running the suite" >&2
+# The browser tests' screenshots, kept after the run (a test artefact).
+export LISTCTL_SCREENSHOTS=${LISTCTL_SCREENSHOTS:-$ROOT/test-artifacts/screenshots}
+echo "test: running the suite (screenshots: $LISTCTL_SCREENSHOTS)" >&2
 swift test --skip-build "${SCRATCH[@]}" "$@"

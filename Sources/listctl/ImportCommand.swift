@@ -106,6 +106,7 @@ struct ImportCommand: AsyncParsableCommand {
             }
             if summary.alreadyImported {
                 print("\(summary.file) was already imported into list \(summary.list); nothing changed.")
+                try await Self.sayWhereLettersShow(summary, database: database, configuration: global.configuration())
                 return
             }
             let what = summary.format == .tinyletterArchive ? "issues" : "subscribers"
@@ -123,7 +124,15 @@ struct ImportCommand: AsyncParsableCommand {
                 if summary.forgotten > 0 { lines.append(["forgotten", "\(summary.forgotten) (erased with `listctl subscribers forget`: left out, nothing stored)"]) }
             }
             for line in lines { print("  " + line[0].padding(toLength: 11, withPad: " ", startingAt: 0) + line[1]) }
+            try await Self.sayWhereLettersShow(summary, database: database, configuration: global.configuration())
         }
+    }
+
+    /// After a letter archive: where its letters can be read (the list's public archive, or why not).
+    static func sayWhereLettersShow(_ summary: ImportSummary, database: ListDatabase, configuration: ListctlConfiguration) async throws {
+        guard summary.format == .tinyletterArchive, !summary.dryRun, let list = try await ListStore(database: database).find(summary.list)
+        else { return }
+        print("  letters: " + list.archiveWhereabouts(default: configuration.defaultBaseURL))
     }
 }
 

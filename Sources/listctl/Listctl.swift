@@ -28,6 +28,7 @@ struct Listctl: AsyncParsableCommand {
             DeliverCommand.self,
             WorkerCommand.self,
             ServeCommand.self,
+            ArchiveCommand.self,
             CancelCommand.self,
             PauseCommand.self,
             ResumeCommand.self,

@@ -3,6 +3,8 @@
 person on a phone would, and keeps a screenshot of each page.
 
 usage: browser_pages.py unsubscribe --url URL --bad-url URL --shots DIR [--map RULES]
+       browser_pages.py issue --url ISSUE-URL --shots DIR [--map RULES]
+       browser_pages.py archive --url ARCHIVE-URL [--open TITLE] [--static-url file://.../index.html] --shots DIR [--map RULES]
        browser_pages.py journey --url SUBSCRIBE-URL --outbox MAILDIR --email ADDRESS --shots DIR [--map RULES]
 
 unsubscribe: opens the unsubscribe link (GET: a page with one button),
@@ -180,17 +182,78 @@ def issue(args):
     return 0 if ok else 1
 
 
+def column(driver):
+    """The reading column: the width and left edge of the page's main content, and the window's width."""
+    return driver.execute_script(
+        "const r = document.querySelector('main').getBoundingClientRect();"
+        "return {width: Math.round(r.width), left: Math.round(r.left), window: window.innerWidth,"
+        " scrollWidth: document.documentElement.scrollWidth};")
+
+
+def archive(args):
+    """The archive as a reader uses it, on a phone and then on a desktop: the list of issues, one issue opened
+    from it (its footnote followed when it has one), the way back; then the static export, from disk."""
+    seen = {}
+    with session(args) as driver:
+        for size, (width, height) in (("phone", (390, 844)), ("desktop", (1280, 900))):
+            driver.set_window_size(width, height)
+            driver.get(args.url)
+            WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "ol.issues a")))
+            links = driver.find_elements(By.CSS_SELECTOR, "ol.issues h2 a")
+            seen["archive-" + size] = page_facts(driver) | {
+                "issues": [link.text for link in links],
+                "feed": [e.get_attribute("href") for e in driver.find_elements(By.CSS_SELECTOR, "link[rel=alternate]")],
+                "column": column(driver),
+            }
+            driver.save_screenshot(os.path.join(args.shots, f"archive-{size}.png"))
+            target = next((link for link in links if link.text == args.open), links[0])
+            target.click()
+            WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "article")))
+            facts = page_facts(driver) | {"url": driver.current_url, "column": column(driver)}
+            driver.save_screenshot(os.path.join(args.shots, f"issue-{size}.png"))
+            notes = driver.find_elements(By.CSS_SELECTOR, "a[href^='#fn-']")
+            if notes:
+                notes[0].click()
+                facts["note"] = driver.current_url
+                driver.find_element(By.CSS_SELECTOR, "a[href^='#fnref-']").click()
+                facts["back"] = driver.current_url
+            driver.find_element(By.CSS_SELECTOR, "footer.archive a").click()
+            WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "ol.issues")))
+            facts["backToArchive"] = driver.current_url
+            seen["issue-" + size] = facts
+        if args.static_url:
+            driver.set_window_size(1280, 900)
+            driver.get(args.static_url)
+            WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "ol.issues a")))
+            links = driver.find_elements(By.CSS_SELECTOR, "ol.issues h2 a")
+            static = {"issues": [link.text for link in links]}
+            target = next((link for link in links if link.text == args.open), links[0])
+            target.click()
+            WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "article")))
+            static["issue"] = {"url": driver.current_url, "h1": driver.find_element(By.TAG_NAME, "h1").text}
+            driver.save_screenshot(os.path.join(args.shots, "export-issue.png"))
+            driver.find_element(By.CSS_SELECTOR, "footer.archive a").click()
+            WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "ol.issues")))
+            static["backToArchive"] = driver.current_url
+            seen["export"] = static
+    print(json.dumps(seen))
+    ok = all(seen[k]["scripts"] == 0 for k in seen if k != "export")
+    return 0 if ok else 1
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("page", choices=["unsubscribe", "journey", "issue"])
+    parser.add_argument("page", choices=["unsubscribe", "journey", "issue", "archive"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--bad-url")
     parser.add_argument("--outbox")
     parser.add_argument("--email")
+    parser.add_argument("--open", help="archive: the title of the issue to open (else the newest)")
+    parser.add_argument("--static-url", help="archive: the static export's index.html, as a file:// URL")
     parser.add_argument("--shots", required=True)
     parser.add_argument("--map", help="Chromium --host-resolver-rules, e.g. 'MAP news.example.org 127.0.0.1:8080'")
     args = parser.parse_args()
-    return {"journey": journey, "issue": issue, "unsubscribe": unsubscribe}[args.page](args)
+    return {"journey": journey, "issue": issue, "unsubscribe": unsubscribe, "archive": archive}[args.page](args)
 
 
 if __name__ == "__main__":

@@ -1,46 +1,102 @@
 import Foundation
 import Mailer
-import Postgres
 
 /// An issue as the public archive shows it (docs/ARCHIVE.md): sent (or
-/// going out), not a standing confirmation or welcome issue, not left out
+/// going out), a real issue (not a confirmation or welcome), not left out
 /// with `archive: false`, of a list whose archive is public. Its content is
 /// rendered whole for the web, never with anything of a subscriber's.
-public struct PublicIssue: Sendable {
+public struct PublicIssue: Sendable, Equatable {
+    public var id: Int64
     public var listID: Int64
+    /// The last segment of its page, `<root>/issues/<slug>`.
+    public var slug: String
     public var subject: String
+    /// What the archive shows under the title: the issue's preheader, else the opening of its text.
+    public var summary: String
     /// When it went out (an imported letter: its original date).
-    public var sentAt: Date
+    public var publishedAt: Date
+    /// When the stored issue last changed (with its list's own change: the page's Last-Modified).
+    public var updatedAt: Date
     /// The page's content: the whole issue, sanitised.
     public var html: String
 
-    /// The public issue `slug` of one of `lists`, or nil when there is none to show.
-    public static func load(slug: String, of lists: [MailingList], from database: ListDatabase) async throws -> PublicIssue? {
-        guard !lists.isEmpty, slug.utf8.count <= 80 else { return nil }
-        let row = try await database.pool.withConnection { connection in
-            try await connection.query(
-                """
-                SELECT i.list_id, i.subject, i.source, i.source_format,
-                       coalesce(i.sent_at, i.started_at, i.scheduled_at, i.created_at)
-                FROM issues i JOIN lists l ON l.id = i.list_id
-                WHERE i.list_id = ANY ($1) AND i.slug = $2 AND l.archive = 'public' AND i.in_archive AND NOT i.standing
-                  AND i.state IN ('sent', 'sending')
-                ORDER BY i.list_id LIMIT 1
-                """, lists.map(\.id), slug
-            ).first
+    /// The title a page shows: the issue's own opening heading when it has one, else its subject.
+    public var opensWithTitle: Bool {
+        html.utf8.drop(while: { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }).starts(with: "<h1".utf8)
+    }
+}
+
+/// The readable opening of an issue's web HTML, for the archive's list:
+/// the text of its paragraphs (headings, code and the footnotes left out),
+/// cut at a word before `limit` characters.
+enum IssueExcerpt {
+    static let limit = 220
+
+    /// - Parameter html: ``HTMLSanitizer`` output, whose tags are well formed and whose text is escaped.
+    static func text(ofSanitized html: String, limit: Int = limit) -> String {
+        var words = ""
+        var skipping: [Substring] = []  // the open elements whose text is not an excerpt's
+        var rest = Substring(html)
+        let skipped: Set<Substring> = ["h1", "h2", "h3", "h4", "h5", "h6", "pre", "code", "figcaption", "table", "section"]
+        while !rest.isEmpty, words.count < limit + 40 {
+            if rest.first == "<" {
+                guard let close = rest.firstIndex(of: ">") else { break }
+                let tag = rest[rest.index(after: rest.startIndex)..<close]
+                let closing = tag.first == "/"
+                let name = (closing ? tag.dropFirst() : tag).prefix { $0.isLetter || $0.isNumber }
+                if skipped.contains(name) {
+                    if closing { if let last = skipping.lastIndex(of: name) { skipping.remove(at: last) } } else { skipping.append(name) }
+                }
+                // A block's end is a word break.
+                if closing || name == "br" { words += " " }
+                rest = rest[rest.index(after: close)...]
+            } else {
+                let end = rest.firstIndex(of: "<") ?? rest.endIndex
+                if skipping.isEmpty { words += rest[..<end] }
+                rest = rest[end...]
+            }
         }
-        guard let row else { return nil }
-        let listID: Int64 = try row.decode(at: 0)
-        let source: String = try row.decode(at: 2), format: String = try row.decode(at: 3)
-        let html: String
-        if format == "html" {
-            html = WebIssueRenderer.html(imported: source)
-        } else {
-            let document = try IssueDocument.parse(markdown: source, fileName: slug)
-            let allowRaw = lists.first { $0.id == listID }?.allowRawHTML ?? false
-            html = WebIssueRenderer.html(markdown: document.body, allowRawHTML: allowRaw)
+        let text = unescape(words).split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        guard text.count > limit else { return text }
+        var cut = text.prefix(limit)
+        if let space = cut.lastIndex(of: " ") { cut = cut[..<space] }
+        return cut.trimmingCharacters(in: .punctuationCharacters.union(.whitespaces)) + "…"
+    }
+
+    /// The sanitiser's escapes and numeric references, back to text.
+    static func unescape(_ text: String) -> String {
+        guard text.contains("&") else { return text }
+        var out = ""
+        var rest = Substring(text)
+        while let amp = rest.firstIndex(of: "&") {
+            out += rest[..<amp]
+            let after = rest[amp...]
+            guard let semi = after.prefix(12).firstIndex(of: ";") else {
+                out += "&"
+                rest = rest[rest.index(after: amp)...]
+                continue
+            }
+            let name = after[after.index(after: after.startIndex)..<semi]
+            var scalar: Unicode.Scalar?
+            switch name {
+            case "amp": scalar = "&"
+            case "lt": scalar = "<"
+            case "gt": scalar = ">"
+            case "quot": scalar = "\""
+            case "apos": scalar = "'"
+            case "nbsp": scalar = " "
+            default:
+                if name.hasPrefix("#x") || name.hasPrefix("#X") { scalar = UInt32(name.dropFirst(2), radix: 16).flatMap(Unicode.Scalar.init) }
+                else if name.hasPrefix("#") { scalar = UInt32(name.dropFirst()).flatMap(Unicode.Scalar.init) }
+            }
+            if let scalar {
+                out.unicodeScalars.append(scalar)
+                rest = rest[rest.index(after: semi)...]
+            } else {
+                out += "&"
+                rest = rest[rest.index(after: amp)...]
+            }
         }
-        return PublicIssue(
-            listID: listID, subject: try row.decode(at: 1), sentAt: try row.decode(at: 4), html: html)
+        return out + rest
     }
 }

@@ -1,45 +1,136 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Mailer
 
+/// The public archive under each list's root (docs/ARCHIVE.md): `GET <root>/archive` (newest first, paginated
+/// with `?page=N`), `GET <root>/issues/{slug}` (the whole issue, the page every mailed part links to) and
+/// `GET <root>/feed.xml` (Atom 1.0). 404 for what is not public: a private list, an `archive: false` issue,
+/// a confirmation or welcome issue, one not sent. The pages carry no token of anyone's, forbid scripts, and
+/// are cacheable: `ETag`, `Last-Modified`, `Cache-Control`, and 304 on a match.
 extension SubscriberHTTPService {
-    /// `GET <root>/issues/{slug}`: the whole issue, unsplit: the page every part's "View in browser" link
-    /// opens (docs/ARCHIVE.md). 404 for an issue that is not public (a private list, `archive: false`,
-    /// a standing issue, one not sent). The page carries no token of anyone's and links to `<root>/subscribe`.
-    func archivedIssue(_ request: Request, slug: String, prefix: [String]) async throws -> Response {
-        guard request.method == .get || request.method == .head else {
-            return Response(status: .methodNotAllowed, headers: [.allow: "GET, HEAD"])
-        }
+    /// The lists whose public root the request came in under (the host and the path before the action).
+    func lists(under request: Request, prefix: [String]) async throws -> [MailingList] {
         let host = request.head.authority
-        let lists = try await ListStore(database: database).all().filter { root(of: $0)?.matches(host: host, prefix: prefix) == true }
-        guard let issue = try await PublicIssue.load(slug: slug, of: lists, from: database),
-              let list = lists.first(where: { $0.id == issue.listID })
+        return try await ListStore(database: database).all().filter { root(of: $0)?.matches(host: host, prefix: prefix) == true }
+    }
+
+    /// `GET <root>/issues/{slug}`.
+    func archivedIssue(_ request: Request, slug: String, prefix: [String]) async throws -> Response {
+        if let refused = Self.refuseUnlessRead(request) { return refused }
+        let lists = try await lists(under: request, prefix: prefix)
+        guard let (issue, lastModified) = try await archive.issue(slug: slug, of: lists),
+              let list = lists.first(where: { $0.id == issue.listID }), let root = list.publicBaseURL(default: configuration.defaultBaseURL)
         else { return Self.notFound("There is no issue here.") }
-        let subscribeURL = list.publicBaseURL(default: configuration.defaultBaseURL).map { $0 + "/subscribe" }
-        return Self.page(.ok, ServicePages.issue(issue, listName: list.name, subscribeURL: subscribeURL), list: list)
+        let page = ArchivePages(list: list, layout: .served(root: root)).issue(issue)
+        return Self.cacheable(request, body: Self.html(page, list: list), contentType: "text/html; charset=utf-8", lastModified: lastModified)
+    }
+
+    /// `GET <root>/archive` and `GET <root>/archive?page=N`.
+    func archiveIndex(_ request: Request, prefix: [String]) async throws -> Response {
+        if let refused = Self.refuseUnlessRead(request) { return refused }
+        let pageText = request.uri.queryParameters["page"].map(String.init) ?? "1"
+        guard let number = Int(pageText), let (list, contents) = try await publicContents(request, prefix: prefix),
+              let page = ArchivePages(list: list, layout: .served(root: contents.root)).index(contents.contents.issues, page: number)
+        else { return Self.notFound("There is no archive page here.") }
+        return Self.cacheable(request, body: Self.html(page, list: list), contentType: "text/html; charset=utf-8",
+                              lastModified: contents.contents.lastModified)
+    }
+
+    /// `GET <root>/feed.xml`.
+    func archiveFeed(_ request: Request, prefix: [String]) async throws -> Response {
+        if let refused = Self.refuseUnlessRead(request) { return refused }
+        guard let (list, contents) = try await publicContents(request, prefix: prefix) else {
+            return Self.notFound("There is no feed here.")
+        }
+        let feed = ArchivePages(list: list, layout: .served(root: contents.root)).feed(contents.contents.issues, updated: contents.contents.lastModified)
+        return Self.cacheable(request, body: feed, contentType: "application/atom+xml; charset=utf-8", lastModified: contents.contents.lastModified)
+    }
+
+    /// `GET <root>` itself: the archive is the list's front page.
+    func archiveFront(_ request: Request, prefix: [String]) async throws -> Response? {
+        guard request.method == .get || request.method == .head,
+              let list = try await lists(under: request, prefix: prefix).first(where: \.archiveIsPublic),
+              let root = list.publicBaseURL(default: configuration.defaultBaseURL)
+        else { return nil }
+        return Response(status: .found, headers: [.location: root + "/archive", .cacheControl: "no-store"])
+    }
+
+    /// The public list under the request's root with its contents, or nil (no such list, or a private archive).
+    private func publicContents(_ request: Request, prefix: [String]) async throws
+        -> (MailingList, (root: String, contents: PublicArchive.Contents))?
+    {
+        for list in try await lists(under: request, prefix: prefix) where list.archiveIsPublic {
+            guard let root = list.publicBaseURL(default: configuration.defaultBaseURL),
+                  let contents = try await archive.contents(of: list)
+            else { continue }
+            return (list, (root, contents))
+        }
+        return nil
+    }
+
+    static func refuseUnlessRead(_ request: Request) -> Response? {
+        request.method == .get || request.method == .head ? nil : Response(status: .methodNotAllowed, headers: [.allow: "GET, HEAD"])
+    }
+
+    // MARK: HTTP caching
+
+    /// How long a cache may keep an archive page before asking again: a list made private, or an issue
+    /// taken out, is gone from shared caches within that time.
+    static let archiveMaxAge = 300
+
+    /// A 200 with `body`, or a bodiless 304 when the request's `If-None-Match` names its ETag (or, without
+    /// one, its `If-Modified-Since` is not before `lastModified`). The ETag is the SHA-256 of the body, so any
+    /// change of the page (its issue, its list, its template, the settings) makes a new one.
+    static func cacheable(_ request: Request, body: String, contentType: String, lastModified: Date) -> Response {
+        let bytes = Array(body.utf8)
+        let etag = "\"" + Digest.hex(Array(Digest.sha256(bytes).prefix(16))) + "\""
+        let modified = Date(timeIntervalSince1970: lastModified.timeIntervalSince1970.rounded(.down))
+        var headers: HTTPFields = [
+            .eTag: etag, .lastModified: HTTPDate.format(modified), .cacheControl: "public, max-age=\(archiveMaxAge)",
+            .contentSecurityPolicy: servicePagePolicy, HTTPField.Name.referrerPolicy: "no-referrer",
+        ]
+        if ConditionalRequest.isNotModified(request.headers, etag: etag, lastModified: modified) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = contentType
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
 
-extension ServicePages {
-    /// An issue, whole: its title unless the issue opens with its own, the date, the content, a way to subscribe.
-    static func issue(_ issue: PublicIssue, listName: String, subscribeURL: String?) -> Page {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "d MMMM yyyy"
-        let iso = ISO8601DateFormatter().string(from: issue.sentAt)
-        let dateLine = "<p><time datetime=\"\(iso)\">\(formatter.string(from: issue.sentAt))</time> · \(escape(listName))</p>\n"
-        var content = "<article>\n"
-        // The title, then the date: the issue's own opening heading when it has one, else its subject.
-        if issue.html.drop(while: { $0.isWhitespace }).hasPrefix("<h1"), let end = issue.html.range(of: "</h1>") {
-            content += issue.html[..<end.upperBound] + "\n" + dateLine + issue.html[end.upperBound...]
-        } else {
-            content += "<h1>\(escape(issue.subject))</h1>\n" + dateLine + issue.html
+/// RFC 9110 §13.1: whether a GET may be answered 304.
+enum ConditionalRequest {
+    static func isNotModified(_ headers: HTTPFields, etag: String, lastModified: Date) -> Bool {
+        let matches = headers[values: .ifNoneMatch]
+        if !matches.isEmpty {
+            // If-None-Match wins over If-Modified-Since; weak comparison, as the RFC asks for GET.
+            let tags = matches.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+            return tags.contains { $0 == "*" || opaque($0) == opaque(etag) }
         }
-        content += "\n</article>\n"
-        if let subscribeURL {
-            content += "<p><a href=\"\(escape(subscribeURL))\">Subscribe to \(escape(listName))</a></p>\n"
+        if let since = headers[.ifModifiedSince].flatMap(HTTPDate.parse) {
+            return lastModified <= since
         }
-        return Page(title: issue.subject, content: content)
+        return false
+    }
+
+    static func opaque(_ tag: String) -> String { tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag }
+}
+
+/// The IMF-fixdate of HTTP (`Sun, 06 Nov 1994 08:49:37 GMT`).
+enum HTTPDate {
+    static let style = Date.VerbatimFormatStyle(
+        format: """
+            \(weekday: .abbreviated), \(day: .twoDigits) \(month: .abbreviated) \(year: .extended(minimumLength: 4)) \
+            \(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased)):\(minute: .twoDigits):\(second: .twoDigits) GMT
+            """,
+        locale: Locale(identifier: "en_US_POSIX"), timeZone: .gmt, calendar: Calendar(identifier: .gregorian))
+
+    static func format(_ date: Date) -> String { date.formatted(style) }
+
+    /// The IMF-fixdate a client echoes back; nil for what does not read as one.
+    static func parse(_ text: String) -> Date? {
+        try? Date(text.trimmingCharacters(in: .whitespaces), strategy: Date.ParseStrategy(
+            format: "\(weekday: .abbreviated), \(day: .twoDigits) \(month: .abbreviated) \(year: .extended(minimumLength: 4)) \(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased)):\(minute: .twoDigits):\(second: .twoDigits) GMT",
+            locale: Locale(identifier: "en_US_POSIX"), timeZone: .gmt))
     }
 }

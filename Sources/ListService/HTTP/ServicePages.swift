@@ -11,6 +11,8 @@ enum ServicePages {
     struct Page: Sendable {
         var title: String
         var content: String
+        /// The list's Atom feed, for the template's `<link rel="alternate">` (the archive's pages).
+        var feedURL: String? = nil
     }
 
     static func unsubscribeForm(listName: String) -> Page {

@@ -7,7 +7,8 @@ import Postgres
 /// `listctl serve`: the HTTP service behind a reverse proxy (shared/DESIGN.md
 /// §5a). Under every list's public root: `/unsubscribe/{token}` (the link in
 /// every message and the RFC 8058 one-click endpoint of `List-Unsubscribe`),
-/// `/subscribe` and `/confirm/{token}` (double opt-in), `/preferences/{token}`;
+/// `/subscribe` and `/confirm/{token}` (double opt-in), `/preferences/{token}`,
+/// the public archive (`/archive`, `/issues/{slug}`, `/feed.xml`: ArchiveRoutes.swift);
 /// `/healthz` at the top. Database errors become a plain 503; their text
 /// never reaches a client.
 public struct SubscriberHTTPService: Sendable {
@@ -23,6 +24,8 @@ public struct SubscriberHTTPService: Sendable {
     let limiter: RequestRateLimiter
     /// The lists tokens name, read at most every few seconds.
     let lists: ListCache
+    /// The public archive's issues, each rendered once while it is unchanged.
+    let archive: PublicArchive
     /// `POST /webhooks/{provider}` at the top of `LISTCTL_BASE_URL`; nil: no webhook is served.
     public var webhooks: WebhookRoutes?
 
@@ -42,6 +45,7 @@ public struct SubscriberHTTPService: Sendable {
         self.limiter = RequestRateLimiter(limit: settings.subscribeLimit, window: .seconds(3600))
         self.metrics = ServiceMetrics()
         self.lists = ListCache(store: ListStore(database: database))
+        self.archive = PublicArchive(database: database)
     }
 
     /// The router: `/healthz` at the top, and the per-list actions under any prefix.
@@ -125,6 +129,8 @@ public struct SubscriberHTTPService: Sendable {
     /// The route's name for metrics and logs: never the token or the path itself.
     static func route(_ segments: [String]) -> String {
         if segments.last == "subscribe" { return "subscribe" }
+        if segments.last == "archive" { return "archive" }
+        if segments.last == "feed.xml" { return "feed" }
         if segments.count >= 2, ["unsubscribe", "confirm", "preferences", "webhooks", "issues"].contains(segments[segments.count - 2]) {
             return segments[segments.count - 2]
         }
@@ -147,6 +153,9 @@ public struct SubscriberHTTPService: Sendable {
             if segments.last == "subscribe" {
                 return try await subscribe(request, context, prefix: Array(segments.dropLast()))
             }
+            if segments.last == "archive" { return try await archiveIndex(request, prefix: Array(segments.dropLast())) }
+            if segments.last == "feed.xml" { return try await archiveFeed(request, prefix: Array(segments.dropLast())) }
+            if let front = try await archiveFront(request, prefix: segments) { return front }
             return Self.notFound("There is no page here.")
         } catch {
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
@@ -363,15 +372,21 @@ public struct SubscriberHTTPService: Sendable {
 
     /// A page in the list's page template (the built-in one when the list has none, or for no list).
     static func page(_ status: HTTPResponse.Status, _ page: ServicePages.Page, list: MailingList?) -> Response {
-        let template = list?.pageTemplate.flatMap { try? PageTemplate(string: $0, name: "list \(list?.slug ?? "")") } ?? .builtIn
-        let html = template.render(title: page.title, listName: list?.name, content: page.content)
-        return Response(
+        Response(
             status: status,
-            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                      .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'",
+            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store", .contentSecurityPolicy: servicePagePolicy,
                       HTTPField.Name.referrerPolicy: "no-referrer"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+            body: ResponseBody(byteBuffer: ByteBuffer(string: html(page, list: list))))
     }
+
+    /// `page` in the list's page template (the built-in one when the list has none, or for no list).
+    static func html(_ page: ServicePages.Page, list: MailingList?) -> String {
+        let template = list?.pageTemplate.flatMap { try? PageTemplate(string: $0, name: "list \(list?.slug ?? "")") } ?? .builtIn
+        return template.render(title: page.title, listName: list?.name, content: page.content, feedURL: page.feedURL)
+    }
+
+    /// Every page's Content-Security-Policy: no script of any origin, styles only inline, images from https.
+    static let servicePagePolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'"
 
     static func notFound(_ message: String) -> Response {
         page(.notFound, ServicePages.problem(title: "Not found", message: message), list: nil)

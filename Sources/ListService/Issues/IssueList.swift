@@ -13,6 +13,10 @@ public struct IssueSummary: Sendable, Codable, Hashable {
     public var scheduledAt: Date?
     public var sentAt: Date?
     public var createdAt: Date
+    /// The last segment of its page in the public archive, `<root>/issues/<slug>`.
+    public var slug: String
+    /// Whether it is shown in the list's public archive (front matter `archive: false` leaves it out).
+    public var inArchive: Bool
 }
 
 /// Reads the issues of a list (sent, archived, scheduled and drafts).
@@ -32,7 +36,7 @@ public struct IssueList: Sendable {
             }
             let rows = try await connection.query(
                 """
-                SELECT i.id, l.slug, i.subject, i.state, i.source_format, i.scheduled_at, i.sent_at, i.created_at
+                SELECT i.id, l.slug, i.subject, i.state, i.source_format, i.scheduled_at, i.sent_at, i.created_at, i.slug, i.in_archive
                 FROM issues i JOIN lists l ON l.id = i.list_id
                 WHERE ($1::text IS NULL OR l.slug = $1) AND i.kind = 'issue'
                 ORDER BY COALESCE(i.sent_at, i.scheduled_at, i.created_at) DESC, i.id DESC
@@ -41,7 +45,8 @@ public struct IssueList: Sendable {
                 IssueSummary(
                     id: try row.decode(at: 0), list: try row.decode(at: 1), subject: try row.decode(at: 2),
                     state: try row.decode(at: 3), sourceFormat: try row.decode(at: 4), scheduledAt: try row.decode(at: 5),
-                    sentAt: try row.decode(at: 6), createdAt: try row.decode(at: 7))
+                    sentAt: try row.decode(at: 6), createdAt: try row.decode(at: 7),
+                    slug: try row.decode(at: 8), inArchive: try row.decode(at: 9))
             }
         }
     }

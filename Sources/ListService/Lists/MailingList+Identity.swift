@@ -11,7 +11,8 @@ extension MailingList {
             name: name, slug: slug, fromName: sender.name.isEmpty ? name : sender.name,
             fromAddress: sender.address, replyTo: replyTo,
             baseURL: publicBaseURL(default: configuration.defaultBaseURL),
-            postalAddress: postalAddress ?? "", allowRawHTML: allowRawHTML)
+            postalAddress: postalAddress ?? "", allowRawHTML: allowRawHTML,
+            archiveURL: publicArchiveURL(default: configuration.defaultBaseURL))
     }
 }
 

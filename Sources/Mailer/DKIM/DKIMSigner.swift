@@ -9,7 +9,7 @@ public struct DKIMSigner: Sendable {
     /// The headers signed when present, in this order. RFC 8058 requires
     /// `List-Unsubscribe` and `List-Unsubscribe-Post` to be covered.
     public static let defaultHeaders = [
-        "From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
+        "From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Archive", "List-Unsubscribe",
         "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
     ]
 

@@ -7,7 +7,7 @@ public struct PreparedPart: Sendable {
     public var total: Int
     public var subject: String
     /// Headers common to every recipient (From, Reply-To, Subject, List-Id,
-    /// List-Unsubscribe-Post, MIME-Version, Content-Type), CRLF-terminated.
+    /// List-Archive, List-Unsubscribe-Post, MIME-Version, Content-Type), CRLF-terminated.
     var commonHeaders: [UInt8]
     /// Everything from the blank line after the headers to the end, holes open.
     var body: EncodedPersonalizedBytes
@@ -43,6 +43,7 @@ public struct MessageBuilder: Sendable {
         try HeaderEncoding.check(identity.name, header: "List-Id")
         if let replyTo = identity.replyTo { try HeaderEncoding.checkAddress(replyTo, role: "Reply-To") }
         if let envelope = identity.envelopeFrom { try HeaderEncoding.checkAddress(envelope, role: "envelope sender") }
+        if let archive = identity.archiveURL { try HeaderEncoding.check(archive, header: "List-Archive") }
         let reserved = RecipientField.allCases.map {
             EncodedPersonalizedBytes.encodeValue(identity.worstCase($0), html: true).count
         }
@@ -57,6 +58,9 @@ public struct MessageBuilder: Sendable {
             HeaderEncoding.write("Subject", words: HeaderEncoding.unstructured(part.subject, header: "Subject"), into: &headers)
             HeaderEncoding.write(
                 "List-Id", words: HeaderEncoding.phrase(identity.name, header: "List-Id") + ["<\(Self.listID(identity))>"], into: &headers)
+            if let archive = identity.archiveURL {
+                HeaderEncoding.write("List-Archive", words: ["<\(archive)>"], into: &headers)
+            }
             HeaderEncoding.write("List-Unsubscribe-Post", words: ["List-Unsubscribe=One-Click"], into: &headers)
             HeaderEncoding.write("MIME-Version", words: ["1.0"], into: &headers)
             // "=_" can never occur in quoted-printable text, so the boundary

@@ -20,6 +20,8 @@ public struct ListIdentity: Sendable, Equatable {
     public var allowRawHTML: Bool
     /// Mailbox for `List-Unsubscribe: <mailto:...>`; `unsubscribe@<from domain>` when nil.
     public var unsubscribeMailbox: String?
+    /// The list's public archive (`<root>/archive`), for the `List-Archive` header (RFC 2369); nil: none is public.
+    public var archiveURL: String?
     /// The longest unsubscribe URL a recipient can have, in bytes. The
     /// splitter reserves that much room in every part; a longer URL at send
     /// time is an error rather than a clipped message.
@@ -48,7 +50,7 @@ public struct ListIdentity: Sendable, Equatable {
         name: String, slug: String, fromName: String, fromAddress: String, replyTo: String? = nil,
         envelopeFrom: String? = nil, baseURL: String? = nil, postalAddress: String = "",
         allowRawHTML: Bool = false, unsubscribeMailbox: String? = nil, maxUnsubscribeURLLength: Int? = nil,
-        maxTokenLength: Int? = nil
+        maxTokenLength: Int? = nil, archiveURL: String? = nil
     ) {
         self.name = name
         self.slug = slug
@@ -60,6 +62,7 @@ public struct ListIdentity: Sendable, Equatable {
         self.postalAddress = postalAddress
         self.allowRawHTML = allowRawHTML
         self.unsubscribeMailbox = unsubscribeMailbox
+        self.archiveURL = archiveURL
         let base = self.baseURL?.utf8.count ?? 40
         if let maxTokenLength {
             let token = max(0, maxTokenLength)
