@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: demo test build setup bench-import bench-render bench-send bench-deliver bench-ledger bench-serve clean
+.PHONY: demo test build setup bench-import bench-render bench-send bench-deliver bench-ledger bench-serve bench-archive clean
 
 setup:
 	bash scripts/setup.sh
@@ -33,6 +33,9 @@ bench-ledger: setup
 
 bench-serve: setup
 	bash scripts/bench-serve.sh
+
+bench-archive: setup
+	bash scripts/bench-archive.sh
 
 clean:
 	rm -rf .build outbox

@@ -44,10 +44,10 @@ struct ArchivePagesTests {
     func excerpts() {
         let html = """
             <h1>Title</h1><p>Caf&eacute; is not decoded, but &amp; &lt;b&gt; &#233; &#x2014; are.</p>\
-            <pre><code>let x = 1</code></pre><table><tr><td>cell</td></tr></table><p>Second<br>line.</p>\
+            <pre><code>let x = 1</code></pre><table><tr><td>cell</td></tr></table><p>Second<br>line, <a href="x">a link</a>; <em>em</em>phasis.</p>\
             <section class="footnotes"><ol><li>a note</li></ol></section>
             """
-        #expect(IssueExcerpt.text(ofSanitized: html) == "Caf&eacute; is not decoded, but & <b> é — are. Second line.")
+        #expect(IssueExcerpt.text(ofSanitized: html) == "Caf&eacute; is not decoded, but & <b> é — are. Second line, a link; emphasis.")
         let long = "<p>" + String(repeating: "word ", count: 100) + "</p>"
         let cut = IssueExcerpt.text(ofSanitized: long, limit: 50)
         #expect(cut == String(repeating: "word ", count: 9) + "word…", "\(cut)")

@@ -211,7 +211,7 @@ struct ArchivePagesCLITests {
         }
     }
 
-    @Test("archive export refuses a folder that is not an earlier export, and a file, touching neither; a private list's mail has no List-Archive and its letters import says so")
+    @Test("archive export refuses a folder that is not an earlier export, and a file, touching neither; the list's page template frames the archive; a private list's mail has no List-Archive and its letters import says so")
     func exportRefusalsAndPrivateList() async throws {
         try await DeliveryCLITests.withFixture { fixture in
             try await fixture.makeList("weekly", DeliveryCLITests.people("weekly", 1))
@@ -233,6 +233,17 @@ struct ArchivePagesCLITests {
             #expect(unknown.status != 0 && unknown.stderr.contains("nope"), "\(unknown.stderr)")
             let parentless = try await fixture.run("archive", "export", "--list", "weekly", "--out", "/proc/listctl-archive")
             #expect(parentless.status != 0 && parentless.stderr.contains("cannot write"), "\(parentless.stderr)")
+
+            // The list's own page template frames the archive too, with the feed's link.
+            let template = fixture.work.appendingPathComponent("frame.html")
+            try "<!DOCTYPE html><html><head><title>{{title}}</title></head><body class=\"mine\">{{list_name}}<main>{{{content}}}</main><a href=\"{{feed_url}}\">feed</a></body></html>"
+                .write(to: template, atomically: true, encoding: .utf8)
+            #expect(try await fixture.run("lists", "set", "weekly", "--page-template", template.path).status == 0)
+            let site = fixture.work.appendingPathComponent("site")
+            #expect(try await fixture.run("archive", "export", "--list", "weekly", "--out", site.path).status == 0)
+            let framed = try String(contentsOf: site.appendingPathComponent("index.html"), encoding: .utf8)
+            #expect(framed.contains("<body class=\"mine\">The weekly letter<main>") && framed.contains("<a href=\"feed.xml\">feed</a>"), "\(framed)")
+            #expect(framed.contains(">Old one</a>") && framed.contains("2 February 2020"), "\(framed)")
 
             #expect(try await fixture.run("lists", "set", "weekly", "--archive", "private").status == 0)
             let more = fixture.work.appendingPathComponent("more.csv")

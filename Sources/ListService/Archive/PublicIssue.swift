@@ -31,6 +31,8 @@ public struct PublicIssue: Sendable, Equatable {
 /// cut at a word before `limit` characters.
 enum IssueExcerpt {
     static let limit = 220
+    static let inline: Set<Substring> = ["a", "em", "strong", "b", "i", "u", "s", "del", "ins", "sub", "sup", "small", "mark",
+                                         "span", "abbr", "cite", "q", "time", "code", "img"]
 
     /// - Parameter html: ``HTMLSanitizer`` output, whose tags are well formed and whose text is escaped.
     static func text(ofSanitized html: String, limit: Int = limit) -> String {
@@ -47,8 +49,8 @@ enum IssueExcerpt {
                 if skipped.contains(name) {
                     if closing { if let last = skipping.lastIndex(of: name) { skipping.remove(at: last) } } else { skipping.append(name) }
                 }
-                // A block's end is a word break.
-                if closing || name == "br" { words += " " }
+                // A block's edge is a word break; an inline element's is not ("a <em>b</em>; c").
+                if name == "br" || (!Self.inline.contains(name) && !name.isEmpty) { words += " " }
                 rest = rest[rest.index(after: close)...]
             } else {
                 let end = rest.firstIndex(of: "<") ?? rest.endIndex
