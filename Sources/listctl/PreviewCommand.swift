@@ -10,24 +10,24 @@ struct PreviewCommand: AsyncParsableCommand {
         discussion: """
             Without --list no database is needed: the sender comes from LISTCTL_FROM \
             (else "Newsletter <newsletter@example.com>") and links from LISTCTL_BASE_URL. \
-            Sizes are the HTML part as sent (quoted-printable) with the longest possible \
-            recipient fields; every part stays within --budget.
+            Sizes are as sent (quoted-printable) with the longest possible recipient fields: \
+            the HTML alternative, and the whole message with headers at their longest. Every part \
+            stays within --budget, counted on what --budget-scope names. Raw HTML the list does not \
+            allow is left out, with a warning on stderr naming its line.
             """
     )
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The issue: Markdown with optional front matter.") var file: String
     @Option(help: "Use this list's name, sender and links (needs the database).") var list: String?
-    @Option(help: "Largest encoded HTML part, in bytes.") var budget: Int = IssueRenderer.defaultBudget
+    @OptionGroup var size: BudgetOptions
     @Option(help: ArgumentHelp("Write part-K.html, part-K.txt and part-K.eml here.", valueName: "dir")) var out: String?
     @Option(help: ArgumentHelp("A Mustache template to use instead of the built-in one.", valueName: "file")) var template: String?
     @Flag(name: .customLong("print-template"), help: "Print the built-in template (a start for your own) and exit.") var printTemplate = false
     @Flag(help: "Print JSON.") var json = false
     @Option(name: .customLong("time-messages"), help: .hidden) var timeMessages: Int?
 
-    func validate() throws {
-        if budget < 10_000 { throw ValidationError("--budget must be at least 10000 bytes (the template alone takes a few kilobytes)") }
-    }
+    func validate() throws { _ = try size.settings() }
 
     func run() async throws {
         if printTemplate {
@@ -41,9 +41,13 @@ struct PreviewCommand: AsyncParsableCommand {
         // --template wins; else the list's own template; else the built-in one.
         let (identity, listTemplate) = try await global.listLook(listSlug: list, standaloneSlug: "preview")
         let emailTemplate = try template.map { try EmailTemplate.load(path: $0) } ?? listTemplate
-        let renderer = IssueRenderer(identity: identity, template: emailTemplate, budget: budget)
+        let settings = try size.settings()
+        let renderer = IssueRenderer(identity: identity, template: emailTemplate, budget: settings.budget, scope: settings.scope)
         let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        let issue = try renderer.render(document, viewInBrowserURL: archiveURL(base: identity.baseURL, fileStem: stem))
+        let issue = try await BudgetOptions.usageError {
+            try renderer.render(document, viewInBrowserURL: archiveURL(base: identity.baseURL, fileStem: stem))
+        }
+        for dropped in issue.droppedHTML { printError(dropped.description) }
 
         if let out {
             try write(issue, identity: identity, to: out)
@@ -58,11 +62,13 @@ struct PreviewCommand: AsyncParsableCommand {
             return
         }
         let rows = issue.parts.map { part in
-            [String(part.number), part.subject, String(part.encodedHTMLBytes), String(part.textBytes), String(part.firstLine)]
+            [String(part.number), part.subject, String(part.encodedHTMLBytes), String(part.encodedMessageBytes), String(part.textBytes),
+             String(part.firstLine)]
         }
-        printTable(["PART", "SUBJECT", "HTML BYTES (ENCODED)", "TEXT BYTES", "FROM LINE"], rows)
+        printTable(["PART", "SUBJECT", "HTML BYTES (ENCODED)", "MESSAGE BYTES (AT MOST)", "TEXT BYTES", "FROM LINE"], rows)
         let noun = issue.parts.count == 1 ? "1 message" : "\(issue.parts.count) messages"
-        print("\(noun), budget \(issue.budget) bytes per HTML part (fewest possible: \(issue.minimumParts))")
+        let per = issue.scope == .message ? "whole message" : "HTML part"
+        print("\(noun), budget \(issue.budget) bytes per \(per) (--budget-scope \(issue.scope.rawValue); fewest possible: \(issue.minimumParts))")
         if let out { print("wrote part-K.html, part-K.txt and part-K.eml to \(out)") }
     }
 
@@ -98,24 +104,39 @@ struct PreviewCommand: AsyncParsableCommand {
         print("built \(count) messages (\(bytes / max(count, 1)) bytes each on average) in \(String(format: "%.3f", seconds)) s: \(Int(Double(count) / seconds)) messages/s")
     }
 
-    /// What `--json` prints: `{"budget":N,"parts":[{"encodedHTMLBytes":N,"htmlBytes":N,"part":K,"subject":"...","textBytes":N}]}`.
+    /// What `--json` prints: `{"budget":N,"budgetScope":"html","droppedHTML":[{"line":N,...}],
+    /// "parts":[{"encodedHTMLBytes":N,"encodedMessageBytes":N,"htmlBytes":N,"part":K,"subject":"...","textBytes":N}]}`.
     struct Output: Encodable {
         struct Part: Encodable {
             let part: Int
             let subject: String
             let htmlBytes: Int
             let encodedHTMLBytes: Int
+            /// The whole message at its longest (headers, boundaries, both alternatives).
+            let encodedMessageBytes: Int
             let textBytes: Int
         }
+        struct Dropped: Encodable {
+            let file: String
+            let line: Int
+            let kind: String
+            let excerpt: String
+        }
         let budget: Int
+        let budgetScope: String
         let parts: [Part]
+        let droppedHTML: [Dropped]
 
         init(_ issue: RenderedIssue) {
             budget = issue.budget
+            budgetScope = issue.scope.rawValue
             parts = issue.parts.map { part in
                 Part(
                     part: part.number, subject: part.subject, htmlBytes: part.htmlBytes, encodedHTMLBytes: part.encodedHTMLBytes,
-                    textBytes: part.textBytes)
+                    encodedMessageBytes: part.encodedMessageBytes, textBytes: part.textBytes)
+            }
+            droppedHTML = issue.droppedHTML.map {
+                Dropped(file: $0.file, line: $0.line, kind: $0.isBlock ? "block" : "inline", excerpt: $0.excerpt)
             }
         }
     }

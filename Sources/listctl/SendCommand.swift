@@ -15,7 +15,8 @@ struct SendCommand: AsyncParsableCommand {
             `listctl deliver` or `listctl worker`. On a terminal it shows what will happen and asks; \
             without one it needs --yes. Sending the same file to the same list again mails nobody. \
             Ctrl-C stops cleanly: messages on the wire finish and are recorded, the exit status is 130 \
-            and `listctl deliver` resumes.
+            and `listctl deliver` resumes. Raw HTML the list does not allow is left out, with a \
+            warning on stderr naming its line; the issue is still sent.
 
             --to ADDR renders the issue as the list would send it and mails every part to \
             ADDR through LISTCTL_TRANSPORT (unset: the Maildir ./outbox, nothing is sent), \
@@ -32,7 +33,7 @@ struct SendCommand: AsyncParsableCommand {
     var at: String?
     @Option(help: "Parallel transport connections (overrides ?connections= on LISTCTL_TRANSPORT).") var concurrency: Int?
     @Option(help: "At most this many messages per second for this run (below the transport's ?rate=).") var rate: Double?
-    @Option(help: "Largest encoded HTML part, in bytes.") var budget: Int = IssueRenderer.defaultBudget
+    @OptionGroup var size: BudgetOptions
     @Flag(help: "Show what would be sent; store and send nothing.") var dryRun = false
     @Flag(help: "Do not ask for confirmation (needed without a terminal).") var yes = false
     @Flag(help: "Print JSON.") var json = false
@@ -41,7 +42,7 @@ struct SendCommand: AsyncParsableCommand {
         if let to { _ = try Self.recipientAddress(to) }
         if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate \(rate): must be a positive number of messages per second") }
         if let concurrency, concurrency < 1 || concurrency > 256 { throw ValidationError("--concurrency \(concurrency): must be 1 to 256") }
-        if budget < 10_000 { throw ValidationError("--budget \(budget): must be at least 10000 bytes") }
+        _ = try size.settings()
     }
 
     func run() async throws {
@@ -56,8 +57,12 @@ struct SendCommand: AsyncParsableCommand {
     private func sendToList(database: ListDatabase) async throws {
         let configuration = global.configuration()
         let submitter = IssueSubmitter(database: database, configuration: configuration, logger: global.logger)
-        let plan = try await submitter.prepare(file: file, list: list, sendAt: at, budget: budget)
+        let settings = try size.settings()
+        let plan = try await BudgetOptions.usageError {
+            try await submitter.prepare(file: file, list: list, sendAt: at, budget: settings.budget, scope: settings.scope)
+        }
         for notice in plan.notices { printError(notice) }
+        for dropped in plan.droppedHTML { printError(dropped.description) }
         if let existing = plan.existing {
             let when = (existing.sentAt ?? existing.scheduledAt).map(formatTimestamp) ?? "earlier"
             let text = existing.state == "sent"
@@ -148,12 +153,15 @@ struct SendCommand: AsyncParsableCommand {
         if let notice { printError(notice) }
         let transport = try transportConfiguration.makeTransport(signer: try DKIMSigner.fromEnvironment(), logger: global.logger)
         let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        let sender = TestCopySender(identity: identity, template: template, budget: budget, logger: global.logger)
+        let settings = try size.settings()
+        let sender = TestCopySender(
+            identity: identity, template: template, budget: settings.budget, scope: settings.scope, logger: global.logger)
         print("sending a test copy of every part to \(address) via \(transport.displayName)")
         let failures: Int
         do {
             failures = try await sender.send(
-                file: file, to: address, viewInBrowserURL: archiveURL(base: identity.baseURL, fileStem: stem), transport: transport
+                file: file, to: address, viewInBrowserURL: archiveURL(base: identity.baseURL, fileStem: stem), transport: transport,
+                onDroppedHTML: { printError($0.description) }
             ) { result in
                 let label = "part \(result.number)/\(result.count) \"\(result.subject)\" (\(result.bytes) bytes)"
                 switch result.outcome {

@@ -213,6 +213,64 @@ struct HTTPProviderTransportTests {
         #expect(headers["Message-ID"] == "<\(message.messageID)>")
     }
 
+    // MARK: Tracking off per message
+
+    /// Postmark's fields as sent; decoding fails if either is missing or of another JSON type.
+    struct PostmarkTracking: Decodable {
+        var trackOpens: Bool
+        var trackLinks: String
+        enum CodingKeys: String, CodingKey {
+            case trackOpens = "TrackOpens", trackLinks = "TrackLinks"
+        }
+    }
+
+    /// SendGrid's `tracking_settings` as sent (snake case); every setting and flag required, booleans only.
+    struct SendGridTracking: Decodable {
+        struct Switch: Decodable { var enable: Bool }
+        struct Clicks: Decodable {
+            var enable: Bool
+            var enableText: Bool
+        }
+        struct Settings: Decodable {
+            var clickTracking: Clicks
+            var openTracking: Switch
+            var subscriptionTracking: Switch
+            var ganalytics: Switch
+        }
+        var trackingSettings: Settings
+    }
+
+    @Test("open and click tracking are switched off in every request (Postmark, SendGrid, Mailgun)", arguments: ["postmark", "sendgrid", "mailgun"])
+    func trackingOff(provider: String) async throws {
+        let token = try TransportTestSupport.environment("LISTCTL_TEST_HTTP_MOCK_TOKEN")
+        let transport = try Self.transport(try Self.mockURL(provider, userinfo: token))
+        let message = Self.message(to: Self.recipient())
+        _ = try await transport.send(message)
+        await transport.close()
+        let record = try Self.recorded(provider, message.recipient)
+        // The body exactly as the mock received it, not the mock's reading of it.
+        let raw = try #require(Data(base64Encoded: record["raw"] as? String ?? ""), "the mock recorded no raw body")
+        switch provider {
+        case "postmark":
+            let sent = try JSONDecoder().decode(PostmarkTracking.self, from: raw)
+            #expect(sent.trackOpens == false)
+            #expect(sent.trackLinks == "None")
+        case "sendgrid":
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let sent = try decoder.decode(SendGridTracking.self, from: raw).trackingSettings
+            #expect(sent.clickTracking.enable == false && sent.clickTracking.enableText == false)
+            #expect(sent.openTracking.enable == false)
+            #expect(sent.subscriptionTracking.enable == false)
+            #expect(sent.ganalytics.enable == false)
+        default:
+            let form = (record["form"] as? [[String]] ?? []).filter { $0.first?.hasPrefix("o:") == true }
+            #expect(form == [["o:tracking", "no"], ["o:tracking-clicks", "no"], ["o:tracking-opens", "no"]], "the o: fields sent: \(form)")
+            // The raw message still follows, unchanged.
+            #expect((record["body"] as? [String: String])?["message"] == String(decoding: message.data, as: UTF8.self))
+        }
+    }
+
     @Test("429 (Retry-After), 503, 422, a drop after the body and a wrong token are classified", arguments: ["postmark", "mailgun", "sendgrid", "resend"])
     func failures(provider: String) async throws {
         let token = try TransportTestSupport.environment("LISTCTL_TEST_HTTP_MOCK_TOKEN")

@@ -16,8 +16,18 @@ Postmark's ErrorCode 406 (inactive recipient); drop@ -> the body is read,
 then the connection is reset with no status line. A wrong token -> 401.
 A malformed request -> 400 saying what was wrong.
 
+Per-message tracking options are checked the way each provider documents
+them, when present (a wrong type or value -> 400): Postmark `TrackOpens` a
+JSON boolean, `TrackLinks` one of None, HtmlAndText, HtmlOnly, TextOnly;
+SendGrid `tracking_settings.{click_tracking,open_tracking,
+subscription_tracking,ganalytics}` objects whose `enable` (and
+`enable_text`) are JSON booleans; Mailgun `o:tracking`, `o:tracking-opens`
+yes/no/true/false and `o:tracking-clicks` also htmlonly.
+
 Each request is stored as DIR/<provider>-<recipient>-<n>.json with method,
-path, headers, the parsed JSON (or the multipart fields) and the status sent.
+path, headers, the parsed JSON (or the multipart fields, last value per
+name), `form` (every multipart field in order, as [name, value] pairs),
+`raw` (the body exactly as received, base64) and the status sent.
 """
 import argparse
 import base64
@@ -35,8 +45,9 @@ lock = threading.Lock()
 
 
 def parse_multipart(content_type, body):
-    """multipart/form-data fields by name, bytes kept exactly (no MIME parsing
-    of the message/rfc822 part, so the test sees what was uploaded)."""
+    """multipart/form-data fields as [name, value] pairs in order, bytes kept
+    exactly (no MIME parsing of the message/rfc822 part, so the test sees
+    what was uploaded)."""
     boundary = None
     for piece in content_type.split(";")[1:]:
         key, _, value = piece.strip().partition("=")
@@ -45,7 +56,7 @@ def parse_multipart(content_type, body):
     if not boundary:
         raise ValueError("multipart/form-data without a boundary")
     delimiter = b"--" + boundary.encode()
-    fields = {}
+    fields = []
     for chunk in body.split(delimiter)[1:]:
         if chunk.startswith(b"--"):
             break
@@ -61,8 +72,39 @@ def parse_multipart(content_type, body):
                         name = value.strip('"')
         if name is None:
             raise ValueError("a form part without a name")
-        fields[name] = content.decode("utf-8", "replace")
+        fields.append([name, content.decode("utf-8", "replace")])
     return fields
+
+
+POSTMARK_TRACK_LINKS = ("None", "HtmlAndText", "HtmlOnly", "TextOnly")
+MAILGUN_YES_NO = ("yes", "no", "true", "false")
+
+
+def tracking_problem(provider, parsed, form):
+    """What is wrong with the per-message tracking options, or None."""
+    if provider == "postmark":
+        if "TrackOpens" in parsed and not isinstance(parsed["TrackOpens"], bool):
+            return "TrackOpens must be a boolean"
+        if "TrackLinks" in parsed and parsed["TrackLinks"] not in POSTMARK_TRACK_LINKS:
+            return f"TrackLinks must be one of {', '.join(POSTMARK_TRACK_LINKS)}"
+    elif provider == "sendgrid" and "tracking_settings" in parsed:
+        settings = parsed["tracking_settings"]
+        if not isinstance(settings, dict):
+            return "tracking_settings must be an object"
+        for key, value in settings.items():
+            if key not in ("click_tracking", "open_tracking", "subscription_tracking", "ganalytics"):
+                return f"tracking_settings.{key} is not a tracking setting"
+            if not isinstance(value, dict):
+                return f"tracking_settings.{key} must be an object"
+            for flag in ("enable", "enable_text"):
+                if flag in value and not isinstance(value[flag], bool):
+                    return f"tracking_settings.{key}.{flag} must be a boolean"
+    elif provider == "mailgun":
+        for name, value in form:
+            allowed = MAILGUN_YES_NO + (("htmlonly",) if name == "o:tracking-clicks" else ())
+            if name in ("o:tracking", "o:tracking-clicks", "o:tracking-opens") and value not in allowed:
+                return f"{name} must be one of {', '.join(allowed)}"
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -82,14 +124,16 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def record(self, provider, recipient, parsed, status):
+    def record(self, provider, recipient, parsed, status, raw=b"", form=None):
         n = next(counter)
         safe = "".join(c if c.isalnum() or c in "@._-" else "_" for c in (recipient or "none"))
         path = os.path.join(self.server.record_dir, f"{provider}-{safe}-{n}.json")
         entry = {
             "method": self.command, "path": self.path, "headers": dict(self.headers.items()),
-            "body": parsed, "status": status,
+            "body": parsed, "status": status, "raw": base64.b64encode(raw).decode(),
         }
+        if form is not None:
+            entry["form"] = form
         with open(path + ".tmp", "w") as f:
             json.dump(entry, f)
         os.rename(path + ".tmp", path)
@@ -99,7 +143,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         token = self.server.token
         ctype = self.headers.get("Content-Type", "")
-        provider, recipient, parsed, problem, auth_ok = None, None, None, None, False
+        provider, recipient, parsed, problem, auth_ok, form = None, None, None, None, False, None
         try:
             if self.path == "/email":
                 provider = "postmark"
@@ -116,7 +160,8 @@ class Handler(BaseHTTPRequestHandler):
                 if not ctype.startswith("multipart/form-data"):
                     problem = "Content-Type must be multipart/form-data"
                 else:
-                    parsed = parse_multipart(ctype, body)
+                    form = parse_multipart(ctype, body)
+                    parsed = dict(form)
                     recipient = parsed.get("to")
                     if not recipient or "message" not in parsed:
                         problem = "to and message are required"
@@ -140,6 +185,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.reply(404, {"message": f"no such endpoint {self.path}"})
                 return
+            if not problem:
+                problem = tracking_problem(provider, parsed, form or [])
         except (ValueError, UnicodeDecodeError) as error:
             problem = f"malformed body: {error}"
 
@@ -147,7 +194,7 @@ class Handler(BaseHTTPRequestHandler):
         if auth_ok and local == "drop":
             # The whole body is read; hang up before any status line, so the
             # client cannot know whether the message was accepted.
-            self.record(provider, recipient, parsed, 0)
+            self.record(provider, recipient, parsed, 0, body, form)
             self.close_connection = True
             sock = self.connection
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -175,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
                 status, answer, headers = 202, {}, {"X-Message-Id": mid}
             else:
                 status, answer, headers = 200, {"id": mid}, {}
-        self.record(provider, recipient, parsed, status)
+        self.record(provider, recipient, parsed, status, body, form)
         self.reply(status, answer, headers)
 
 

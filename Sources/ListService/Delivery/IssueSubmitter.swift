@@ -6,7 +6,7 @@ import Postgres
 /// `listctl send FILE`: renders and splits an issue for a list, and stores
 /// it with its parts, to go out now or at a set time. Two steps, so that a
 /// command can show what will happen and ask before anything is written:
-/// ``prepare(file:list:sendAt:budget:)`` reads and checks, ``submit(_:)`` stores.
+/// ``prepare(file:list:sendAt:budget:scope:)`` reads and checks, ``submit(_:)`` stores.
 public struct IssueSubmitter: Sendable {
     /// What would be sent, before anything is stored.
     public struct Plan: Sendable {
@@ -29,6 +29,11 @@ public struct IssueSubmitter: Sendable {
         /// The issue already stored with the same content for this list, if any: nothing will be sent.
         public var existing: ExistingIssue?
         public var budget: Int
+        /// What `budget` bounds. The parts are stored as cut, so delivery
+        /// never needs it again: `issues.budget_bytes` records the number only.
+        public var scope: BudgetScope = .default
+        /// Raw HTML left out because the list does not allow it, for warnings.
+        public var droppedHTML: [DroppedHTML] = []
     }
 
     /// An issue with the same content, already sent or on its way.
@@ -68,7 +73,10 @@ public struct IssueSubmitter: Sendable {
     /// - Throws: `MailerError` for an unreadable or unrenderable file,
     ///   ``ListServiceError`` for an unknown list, an empty list, a bad time,
     ///   a list without a sender or public address, or a missing secret.
-    public func prepare(file: String, list: String?, sendAt: String?, budget: Int = IssueRenderer.defaultBudget) async throws -> Plan {
+    ///   - budget, scope: the size budget of a part and what it bounds.
+    public func prepare(
+        file: String, list: String?, sendAt: String?, budget: Int = IssueRenderer.defaultBudget, scope: BudgetScope = .default
+    ) async throws -> Plan {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw MailerError(code: .unreadableFile, message: "cannot read the issue: no such file, or not readable", file: file)
         }
@@ -109,7 +117,8 @@ public struct IssueSubmitter: Sendable {
             }
             let recipients = try await connection.query(LedgerSQL.recipientCount, mailingList.id)[0].decode(Int.self, at: 0)
             let (rendered, issueSlug) = try await Self.render(
-                document, for: mailingList, at: sendTime ?? Date(), budget: budget, on: connection, configuration: configuration)
+                document, for: mailingList, at: sendTime ?? Date(), budget: budget, scope: scope, on: connection,
+                configuration: configuration)
             if existing == nil && recipients == 0 {
                 throw ListServiceError(
                     code: .invalidInput,
@@ -124,6 +133,8 @@ public struct IssueSubmitter: Sendable {
                 parts: rendered.parts.map(\.stored), recipients: recipients, sendAt: sendTime, notices: allNotices,
                 existing: existing, budget: budget)
             plan.inArchive = document.inArchive
+            plan.scope = scope
+            plan.droppedHTML = rendered.droppedHTML
             return plan
         }
     }
@@ -187,8 +198,8 @@ public struct IssueSubmitter: Sendable {
     /// Renders and splits `document` for `list`, with the slug its issue will get (issues/{slug} is the
     /// "View in browser" link every part carries).
     static func render(
-        _ document: IssueDocument, for list: MailingList, at day: Date, budget: Int, on connection: PostgresConnection,
-        configuration: ListctlConfiguration
+        _ document: IssueDocument, for list: MailingList, at day: Date, budget: Int, scope: BudgetScope = .default,
+        on connection: PostgresConnection, configuration: ListctlConfiguration
     ) async throws -> (RenderedIssue, String) {
         let (identity, root) = try list.deliveryIdentity(configuration)
         let template = try list.emailTemplate()
@@ -196,7 +207,7 @@ public struct IssueSubmitter: Sendable {
         let issueSlug: String = try await connection.query(
             "SELECT listctl_issue_slug($1, $2, $3)", list.id, subject.isEmpty ? "issue" : subject, day
         )[0].decode(at: 0)
-        let rendered = try IssueRenderer(identity: identity, template: template, budget: budget)
+        let rendered = try IssueRenderer(identity: identity, template: template, budget: budget, scope: scope)
             .render(document, viewInBrowserURL: "\(root)/issues/\(issueSlug)")
         return (rendered, issueSlug)
     }

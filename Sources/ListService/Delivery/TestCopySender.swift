@@ -20,12 +20,18 @@ public struct TestCopySender: Sendable {
     /// The list's template (``MailingList/emailTemplate()``), so that a test copy looks like the real thing.
     public let template: EmailTemplate
     public let budget: Int
+    /// What `budget` bounds.
+    public let scope: BudgetScope
     public let logger: Logger
 
-    public init(identity: ListIdentity, template: EmailTemplate = .default, budget: Int = IssueRenderer.defaultBudget, logger: Logger) {
+    public init(
+        identity: ListIdentity, template: EmailTemplate = .default, budget: Int = IssueRenderer.defaultBudget,
+        scope: BudgetScope = .default, logger: Logger
+    ) {
         self.identity = identity
         self.template = template
         self.budget = budget
+        self.scope = scope
         self.logger = logger
     }
 
@@ -34,19 +40,22 @@ public struct TestCopySender: Sendable {
     ///
     /// - Parameters:
     ///   - viewInBrowserURL: the "View in browser" link of every part, if any.
+    ///   - onDroppedHTML: called before sending for each fragment of raw HTML left out (the list does not allow it).
     ///   - onPart: called after each part, with what the transport said.
     /// - Returns: how many parts failed.
     /// - Throws: `MailerError` for an unreadable or unrenderable issue.
     public func send(
         file: String, to address: String, viewInBrowserURL: String?, transport: any MailTransport,
-        isolation: isolated (any Actor)? = #isolation,
+        isolation: isolated (any Actor)? = #isolation, onDroppedHTML: (DroppedHTML) -> Void = { _ in },
         onPart: (PartResult) -> Void
     ) async throws -> Int {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw MailerError(code: .unreadableFile, message: "cannot read the issue: no such file, or not readable", file: file)
         }
         let document = try IssueDocument.parse(bytes: Array(data), fileName: file)
-        let issue = try IssueRenderer(identity: identity, template: template, budget: budget).render(document, viewInBrowserURL: viewInBrowserURL)
+        let issue = try IssueRenderer(identity: identity, template: template, budget: budget, scope: scope)
+            .render(document, viewInBrowserURL: viewInBrowserURL)
+        for dropped in issue.droppedHTML { onDroppedHTML(dropped) }
         let builder = try MessageBuilder(identity: identity, issueID: Self.testIssueID(file: file), parts: issue.parts)
         let recipient = Recipient(
             email: address, subscriberID: "copy-\(Int(Date().timeIntervalSince1970 * 1000))",

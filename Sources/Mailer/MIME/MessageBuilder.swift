@@ -14,6 +14,11 @@ public struct PreparedPart: Sendable {
     /// Encoded size reserved per field in the HTML (what the budget assumed).
     var reservedHTML: [Int]
     var fieldCountsHTML: [RecipientField: Int]
+    /// Encoded size reserved per field in the text (what the `message` budget scope assumed).
+    var reservedText: [Int]
+    var fieldCountsText: [RecipientField: Int]
+    /// Cut with the `message` scope: text fields and per-recipient headers are held to their room too.
+    var wholeMessage: Bool
 }
 
 /// Builds the personalised RFC 5322 message for one recipient and one part.
@@ -47,26 +52,12 @@ public struct MessageBuilder: Sendable {
         let reserved = RecipientField.allCases.map {
             EncodedPersonalizedBytes.encodeValue(identity.worstCase($0), html: true).count
         }
+        let reservedText = RecipientField.allCases.map { MessageAllowance.reservedText(identity, $0) }
         var prepared: [PreparedPart] = []
         for part in parts {
             try HeaderEncoding.check(part.subject, header: "Subject")
-            var headers: [UInt8] = []
-            HeaderEncoding.write("From", words: HeaderEncoding.mailbox(name: identity.fromName, address: identity.fromAddress, header: "From"), into: &headers)
-            if let replyTo = identity.replyTo {
-                HeaderEncoding.write("Reply-To", words: ["<\(replyTo)>"], into: &headers)
-            }
-            HeaderEncoding.write("Subject", words: HeaderEncoding.unstructured(part.subject, header: "Subject"), into: &headers)
-            HeaderEncoding.write(
-                "List-Id", words: HeaderEncoding.phrase(identity.name, header: "List-Id") + ["<\(Self.listID(identity))>"], into: &headers)
-            if let archive = identity.archiveURL {
-                HeaderEncoding.write("List-Archive", words: ["<\(archive)>"], into: &headers)
-            }
-            HeaderEncoding.write("List-Unsubscribe-Post", words: ["List-Unsubscribe=One-Click"], into: &headers)
-            HeaderEncoding.write("MIME-Version", words: ["1.0"], into: &headers)
-            // "=_" can never occur in quoted-printable text, so the boundary
-            // cannot collide with the body.
-            let boundary = "=_listctl_\(Self.slugSafe(issueID))_\(part.number)_of_\(part.total)"
-            HeaderEncoding.write("Content-Type", words: ["multipart/alternative;", "boundary=\"\(boundary)\""], into: &headers)
+            let boundary = Self.boundary(issueID: issueID, number: part.number, total: part.total)
+            let headers = Self.commonHeaders(identity: identity, subject: part.subject, boundary: boundary)
 
             var segments: [EncodedPersonalizedBytes.Segment] = []
             var head: [UInt8] = []
@@ -83,19 +74,21 @@ public struct MessageBuilder: Sendable {
                     }
                 }
             }
-            head.append(contentsOf: "\r\n--\(boundary)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
+            head.append(contentsOf: Self.alternativeHead(boundary: boundary, subtype: "plain"))
             append(part.encodedText)
-            head.append(contentsOf: "\r\n--\(boundary)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
+            head.append(contentsOf: Self.alternativeHead(boundary: boundary, subtype: "html"))
             // HTML fields are marked as such, so their values are escaped for HTML.
             append(part.encodedHTML)
-            head.append(contentsOf: "\r\n--\(boundary)--\r\n".utf8)
+            head.append(contentsOf: Self.closingBoundary(boundary))
             segments.append(.bytes(head))
             prepared.append(
                 PreparedPart(
                     number: part.number, total: part.total, subject: part.subject, commonHeaders: headers,
                     body: EncodedPersonalizedBytes(segments: segments), reservedHTML: reserved,
-                    fieldCountsHTML: part.html.fieldCounts))
+                    fieldCountsHTML: part.html.fieldCounts, reservedText: reservedText, fieldCountsText: part.text.fieldCounts,
+                    wholeMessage: part.budgetScope == .message))
         }
+        recipientHeaderAllowance = MessageAllowance.recipientHeaders(identity)
         self.parts = prepared
         htmlFieldFlags = parts.map { part in
             // Which holes of the combined body are in the HTML alternative.
@@ -108,15 +101,66 @@ public struct MessageBuilder: Sendable {
 
     /// For each part, for each hole in body order: whether it is in the HTML.
     private let htmlFieldFlags: [[Bool]]
+    /// The most that Date, To, Message-ID, List-Unsubscribe and the trace
+    /// header may take together (``MessageAllowance/recipientHeaders(_:)``).
+    let recipientHeaderAllowance: Int
+
+    /// The MIME boundary of part `number` of `total`. "=_" can never occur in
+    /// quoted-printable text, so the boundary cannot collide with the body.
+    static func boundary(issueID: String, number: Int, total: Int) -> String {
+        "=_listctl_\(slugSafe(issueID))_\(number)_of_\(total)"
+    }
+
+    /// The headers every recipient's copy of a part shares (From, Reply-To,
+    /// Subject, List-Id, List-Unsubscribe-Post, MIME-Version, Content-Type).
+    static func commonHeaders(identity: ListIdentity, subject: String, boundary: String) -> [UInt8] {
+        var headers: [UInt8] = []
+        HeaderEncoding.write("From", words: HeaderEncoding.mailbox(name: identity.fromName, address: identity.fromAddress, header: "From"), into: &headers)
+        if let replyTo = identity.replyTo {
+            HeaderEncoding.write("Reply-To", words: ["<\(replyTo)>"], into: &headers)
+        }
+        HeaderEncoding.write("Subject", words: HeaderEncoding.unstructured(subject, header: "Subject"), into: &headers)
+        HeaderEncoding.write(
+            "List-Id", words: HeaderEncoding.phrase(identity.name, header: "List-Id") + ["<\(listID(identity))>"], into: &headers)
+        if let archive = identity.archiveURL {
+            HeaderEncoding.write("List-Archive", words: ["<\(archive)>"], into: &headers)
+        }
+        HeaderEncoding.write("List-Unsubscribe-Post", words: ["List-Unsubscribe=One-Click"], into: &headers)
+        HeaderEncoding.write("MIME-Version", words: ["1.0"], into: &headers)
+        HeaderEncoding.write("Content-Type", words: ["multipart/alternative;", "boundary=\"\(boundary)\""], into: &headers)
+        return headers
+    }
+
+    /// The blank line or boundary before an alternative, and its headers; `subtype` is `plain` or `html`.
+    static func alternativeHead(boundary: String, subtype: String) -> [UInt8] {
+        Array("\r\n--\(boundary)\r\nContent-Type: text/\(subtype); charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
+    }
+
+    static func closingBoundary(_ boundary: String) -> [UInt8] { Array("\r\n--\(boundary)--\r\n".utf8) }
+
+    /// Writes the headers that differ per recipient, after the common ones.
+    static func writeRecipientHeaders(
+        name: String, email: String, messageID: String, unsubscribeURL: String, mailto: String, trace: String,
+        into data: inout [UInt8]
+    ) {
+        HeaderEncoding.write("To", words: HeaderEncoding.mailbox(name: name, address: email, header: "To"), into: &data)
+        HeaderEncoding.write("Message-ID", words: ["<\(messageID)>"], into: &data)
+        HeaderEncoding.write("List-Unsubscribe", words: ["<\(unsubscribeURL)>,", "<\(mailto)>"], into: &data)
+        HeaderEncoding.write(traceHeader, words: [trace], into: &data)
+    }
+
+    static func writeDate(_ date: Date, into data: inout [UInt8]) {
+        HeaderEncoding.write("Date", words: [rfc5322Date(date)], into: &data)
+    }
 
     /// `slug.domain`, the list's RFC 2919 identifier.
     public static func listID(_ identity: ListIdentity) -> String { "\(slugSafe(identity.slug)).\(identity.domain)" }
 
-    private static func slugSafe(_ value: String) -> String {
+    static func slugSafe(_ value: String) -> String {
         String(value.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") ? $0 : "-" })
     }
 
-    private static func checkID(_ id: String, what: String) throws {
+    static func checkID(_ id: String, what: String) throws {
         let ok = !id.isEmpty && id.utf8.count <= 64
             && id.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 45 || $0 == 95 }
         if !ok {
@@ -150,7 +194,8 @@ public struct MessageBuilder: Sendable {
     ///   unsubscribe or preferences URL that is not https (or
     ///   `http://localhost`) or holds spaces, quotes or angle brackets, a
     ///   `mailto:` URI that is malformed, or a field longer than the room the
-    ///   splitter reserved for it; `.invalidHeader` for a line break in a
+    ///   splitter reserved for it (for a part cut with ``BudgetScope/message``,
+    ///   in the text too, and headers longer than ``MessageAllowance``'s); `.invalidHeader` for a line break in a
     ///   field that goes into a header (name, address, unsubscribe URL, mailto).
     public func message(
         for recipient: Recipient, part number: Int, messageID: String? = nil, envelopeFrom: String? = nil,
@@ -184,19 +229,33 @@ public struct MessageBuilder: Sendable {
                     code: .invalidRecipient,
                     message: "the recipient's \(field.templateKey) is longer than the room reserved for it in the HTML (\(html.count) > \(part.reservedHTML[field.rawValue]) encoded bytes)")
             }
+            let text = EncodedPersonalizedBytes.encodeValue(value, html: false)
+            if part.wholeMessage && text.count > part.reservedText[field.rawValue] && part.fieldCountsText[field] != nil {
+                throw MailerError(
+                    code: .invalidRecipient,
+                    message: "the recipient's \(field.templateKey) is longer than the room reserved for it in the text (\(text.count) > \(part.reservedText[field.rawValue]) encoded bytes)")
+            }
             htmlValues.append(html)
-            textValues.append(EncodedPersonalizedBytes.encodeValue(value, html: false))
+            textValues.append(text)
         }
 
         let messageID = messageID ?? defaultMessageID(subscriberID: recipient.subscriberID, part: number)
         var data: [UInt8] = []
         data.reserveCapacity(part.commonHeaders.count + part.body.fixedCount + 1024)
-        HeaderEncoding.write("Date", words: [Self.rfc5322Date(date)], into: &data)
+        Self.writeDate(date, into: &data)
+        let dateBytes = data.count
         data.append(contentsOf: part.commonHeaders)
-        HeaderEncoding.write("To", words: HeaderEncoding.mailbox(name: recipient.name, address: recipient.email, header: "To"), into: &data)
-        HeaderEncoding.write("Message-ID", words: ["<\(messageID)>"], into: &data)
-        HeaderEncoding.write("List-Unsubscribe", words: ["<\(recipient.unsubscribeURL)>,", "<\(mailto)>"], into: &data)
-        HeaderEncoding.write(Self.traceHeader, words: [Self.trace(issue: issueID, subscriber: recipient.subscriberID, part: number)], into: &data)
+        let recipientStart = data.count
+        Self.writeRecipientHeaders(
+            name: recipient.name, email: recipient.email, messageID: messageID, unsubscribeURL: recipient.unsubscribeURL,
+            mailto: mailto, trace: Self.trace(issue: issueID, subscriber: recipient.subscriberID, part: number), into: &data)
+        let recipientBytes = dateBytes + data.count - recipientStart
+        if part.wholeMessage && recipientBytes > recipientHeaderAllowance {
+            // The `message` budget scope counted on this room; more would push a part over it.
+            throw MailerError(
+                code: .invalidRecipient,
+                message: "the recipient's headers (Date, To, Message-ID, List-Unsubscribe, \(Self.traceHeader)) take \(recipientBytes) bytes, more than the \(recipientHeaderAllowance) reserved for them; shorten the name (at most \(Recipient.maxNameBytes) bytes) or the unsubscribe mailto")
+        }
         let flags = htmlFieldFlags[number - 1]
         var hole = 0
         part.body.write(into: &data) { field in

@@ -1,9 +1,11 @@
 /// Renders an issue and splits it into parts that each stay under the budget
 /// once encoded, template, navigation, footnotes and the longest recipient
-/// fields included (DESIGN §5).
+/// fields included (DESIGN §5). The budget bounds the HTML alternative, or
+/// with ``BudgetScope/message`` the whole message: headers at their longest
+/// (``MessageAllowance``), MIME boundaries and both alternatives.
 ///
-/// Deterministic: the same document, identity, template and budget give
-/// byte-identical parts.
+/// Deterministic: the same document, identity, template, budget and scope
+/// give byte-identical parts.
 public struct IssueRenderer: Sendable {
     /// The default budget: Gmail clips past about 102 KB, and link rewriting
     /// by providers adds some.
@@ -11,47 +13,103 @@ public struct IssueRenderer: Sendable {
 
     public var identity: ListIdentity
     public var template: EmailTemplate
-    /// Encoded HTML bytes allowed per part.
+    /// Bytes allowed per part, of what `scope` names.
     public var budget: Int
+    /// What the budget bounds: the encoded HTML alternative, or the whole message.
+    public var scope: BudgetScope
 
-    public init(identity: ListIdentity, template: EmailTemplate = .default, budget: Int = IssueRenderer.defaultBudget) {
+    public init(
+        identity: ListIdentity, template: EmailTemplate = .default, budget: Int = IssueRenderer.defaultBudget,
+        scope: BudgetScope = .default
+    ) {
         self.identity = identity
         self.template = template
         self.budget = budget
+        self.scope = scope
     }
 
     /// Renders `document` into one or more parts.
     /// - Parameter viewInBrowserURL: the issue's public page, for the "view in browser" link.
     /// - Throws: `MailerError` `.blockTooLarge` naming the line of a block
     ///   that cannot be cut and does not fit; `.template` for a broken
-    ///   template; `.invalidArgument` for a budget the template alone exceeds.
+    ///   template; `.budgetTooSmall` for a budget the template (and, with
+    ///   the `message` scope, the headers) alone exceed.
     public func render(_ document: IssueDocument, viewInBrowserURL: String? = nil) throws -> RenderedIssue {
         let tree = MarkdownTree.parse(document.body)
         let subject = document.subject ?? Self.firstHeading(tree) ?? Self.stem(document.fileName)
         let frames = FrameCache(renderer: self, subject: subject, preheader: document.preheader, viewInBrowserURL: viewInBrowserURL)
+        let dropped = identity.allowRawHTML ? [] : DroppedHTML.find(in: tree, document: document)
 
         // Blocks are cut into pieces only when over the room a part has even
         // with three-digit part numbers: the same pieces whatever the count.
         let conservative = budget - (try frames.maximumOverhead(total: 999))
         guard conservative > 0 else {
+            let what = scope == .message ? "the template, the text alternative's frame, the headers and the MIME boundaries" : "the template"
             throw MailerError(
-                code: .invalidArgument,
-                message: "a budget of \(budget) bytes leaves no room for content after the template (\(budget - conservative) bytes); raise --budget")
+                code: .budgetTooSmall,
+                message: "a budget of \(budget) bytes (\(scope.rawValue) scope) leaves no room for content after \(what) (\(budget - conservative) bytes); raise --budget")
         }
+        let countsText = scope == .message
         var builder = UnitBuilder(
-            tree: tree, allowRawHTML: identity.allowRawHTML, threshold: conservative, lineOffset: document.bodyLineOffset)
+            tree: tree, allowRawHTML: identity.allowRawHTML, threshold: conservative, lineOffset: document.bodyLineOffset,
+            countsText: countsText)
         builder.build()
-        let notesHeadingCost = Self.encodedNotesHeading.count
-        let splitter = Splitter(
+        let notesHeadingCost = Self.encodedNotesHeading.count + (countsText ? QuotedPrintable.encodedLength(Self.notesHeadingText) : 0)
+        var splitter = Splitter(
             units: builder.units, groups: builder.groups, footnotes: builder.footnotes, notesHeadingCost: notesHeadingCost)
+        if countsText { splitter.overheadLabel = "the template, the text alternative's frame and the headers (--budget-scope message)" }
 
+        // The unit costs bound a part's size exactly for HTML; for the whole
+        // message the text's line joins are bounded generously, and each part
+        // is measured after assembly. Should one still be over, the room
+        // shrinks by the excess and the split runs again.
+        var slack = 0
+        for round in 0..<4 {
+            let (plan, parts) = try split(
+                splitter, slack: slack, subject: subject, builder: builder, frames: frames, document: document,
+                viewInBrowserURL: viewInBrowserURL)
+            let excess = parts.map { measured($0) - budget }.max() ?? 0
+            if excess > 0 {
+                if scope == .message && round < 3 {
+                    slack += excess
+                    continue
+                }
+                let part = parts.first { measured($0) > budget }!
+                // The plan's sizes are upper bounds; this is a bug, not a user error.
+                throw MailerError(
+                    code: .invalidArgument,
+                    message: "internal error: part \(part.number) is \(measured(part)) bytes (\(scope.rawValue) scope), over the budget of \(budget); please report it with the issue file",
+                    file: document.fileName)
+            }
+            var whole: [UInt8] = []
+            for unit in builder.units { whole.append(contentsOf: unit.text) }
+            var issue = RenderedIssue(
+                subject: subject, preheader: document.preheader, budget: budget, parts: parts,
+                text: String(decoding: whole, as: UTF8.self), minimumParts: plan.minimum)
+            issue.scope = scope
+            issue.droppedHTML = dropped
+            return issue
+        }
+        fatalError("unreachable: the last round returns or throws")
+    }
+
+    /// What the budget bounds of `part`.
+    private func measured(_ part: RenderedPart) -> Int {
+        scope == .message ? part.encodedMessageBytes : part.encodedHTMLBytes
+    }
+
+    /// Plans the cut with `slack` bytes less room per part, and assembles the parts.
+    private func split(
+        _ splitter: Splitter, slack: Int, subject: String, builder: UnitBuilder, frames: FrameCache, document: IssueDocument,
+        viewInBrowserURL: String?
+    ) throws -> (Splitter.Plan, [RenderedPart]) {
         // The room per part depends on the part count (the navigation's digits):
         // plan, then re-plan until the count and the room agree.
         var total = 1
         var plan: Splitter.Plan
         var attempts = 0
         while true {
-            let room = budget - (try frames.maximumOverhead(total: total))
+            let room = budget - slack - (try frames.maximumOverhead(total: total))
             if total == 1 {
                 if let single = try? splitter.plan(capacity: room, fileName: document.fileName, lineOffset: document.bodyLineOffset),
                     single.ranges.count == 1
@@ -84,19 +142,10 @@ public struct IssueRenderer: Sendable {
                     range: range, number: index + 1, total: count, subject: subject, builder: builder, frames: frames,
                     document: document, viewInBrowserURL: viewInBrowserURL))
         }
-        var whole: [UInt8] = []
-        for unit in builder.units { whole.append(contentsOf: unit.text) }
-        for part in parts where part.encodedHTMLBytes > budget {
-            // The plan's sizes are exact upper bounds; this is a bug, not a user error.
-            throw MailerError(
-                code: .invalidArgument,
-                message: "internal error: part \(part.number) is \(part.encodedHTMLBytes) bytes, over the budget of \(budget); please report it with the issue file",
-                file: document.fileName)
-        }
-        return RenderedIssue(
-            subject: subject, preheader: document.preheader, budget: budget, parts: parts,
-            text: String(decoding: whole, as: UTF8.self), minimumParts: plan.minimum)
+        return (plan, parts)
     }
+
+    static let notesHeadingText: [UInt8] = Array("Notes\n-----\n\n".utf8)
 
     static let encodedNotesHeading = QuotedPrintable.encoded(notesHeadingHTML)
 
@@ -162,7 +211,7 @@ public struct IssueRenderer: Sendable {
         var notesText: [UInt8] = []
         if !numbers.isEmpty {
             add(Self.notesHeadingHTML, Self.encodedNotesHeading)
-            notesText.append(contentsOf: "Notes\n-----\n\n".utf8)
+            notesText.append(contentsOf: Self.notesHeadingText)
             for n in numbers {
                 let footnote = builder.footnotes[Int(n) - 1]
                 add(footnote.html, footnote.encodedHTML)
@@ -176,24 +225,7 @@ public struct IssueRenderer: Sendable {
         // The prefix ends a line and every block ends one, so the encodings simply follow each other.
         let encodedHTML = EncodedPersonalizedBytes(segments: frame.encodedPrefix.segments + encoded + frame.encodedSuffix.segments)
 
-        var text: [UInt8] = []
-        let mark = "Part \(number) of \(total)"
-        if total > 1 { text.append(contentsOf: "\(identity.name) · \(mark)\n\n".utf8) }
-        text.append(contentsOf: lead)
-        text.append(contentsOf: body)
-        text.append(contentsOf: notesText)
-        if total > 1 {
-            text.append(contentsOf: (mark + (number < total ? " · continued in the next email" : "") + "\n\n").utf8)
-        }
-        var footer = "-- \n\(identity.name)\n"
-        if !identity.postalAddress.isEmpty { footer += identity.postalAddress + "\n" }
-        footer += "You receive this because \(RecipientField.email.token) subscribed.\n"
-        footer += "Unsubscribe: \(RecipientField.unsubscribeURL.token)\n"
-        footer += "Preferences: \(RecipientField.preferencesURL.token)\n"
-        if let viewInBrowserURL { footer += "View in browser: \(viewInBrowserURL)\n" }
-        // The footer's tokens are the only ones in the text: scan just that.
-        let textBytes = PersonalizedBytes(
-            segments: Self.merge([.bytes(text)] + PersonalizedBytes(scanning: Array(footer.utf8)).segments))
+        let textBytes = self.text(number: number, total: total, lead: lead, body: body, notes: notesText, viewInBrowserURL: viewInBrowserURL)
         let encodedText = textBytes.quotedPrintable()
 
         let worstHTML = frames.reservedHTML
@@ -209,14 +241,45 @@ public struct IssueRenderer: Sendable {
             case .field(let f): return $0 + frames.worstDecodedText[f.rawValue]
             }
         }
-        return RenderedPart(
-            number: number, total: total, subject: total > 1 ? "\(subject) (\(number)/\(total))" : subject,
+        let partSubject = total > 1 ? "\(subject) (\(number)/\(total))" : subject
+        let encodedHTMLBytes = encodedHTML.count { worstHTML[$0.rawValue] }
+        let reservedText = frames.reservedText
+        var part = RenderedPart(
+            number: number, total: total, subject: partSubject,
             html: html, text: textBytes, encodedHTML: encodedHTML, encodedText: encodedText,
             bodyText: String(decoding: body, as: UTF8.self), footnotes: numbers.map(Int.init),
             firstLine: range.isEmpty ? document.bodyLineOffset + 1 : units[range.lowerBound].line + document.bodyLineOffset,
-            htmlBytes: decodedHTMLSize, encodedHTMLBytes: encodedHTML.count { worstHTML[$0.rawValue] },
+            htmlBytes: decodedHTMLSize, encodedHTMLBytes: encodedHTMLBytes,
             textBytes: decodedTextSize, endsWithHeading: !range.isEmpty && units[range.upperBound - 1].isHeading,
             onlyHeadings: !range.isEmpty && units[range].allSatisfy(\.isHeading))
+        part.encodedMessageBytes = frames.messageAllowance(subject: partSubject, number: number, total: total)
+            + encodedText.count { reservedText[$0.rawValue] } + encodedHTMLBytes
+        part.budgetScope = scope
+        return part
+    }
+
+    /// The text alternative of part `number` of `total`: the navigation, the
+    /// part's `lead` (a continued table's header), `body` and `notes`, then the footer.
+    func text(number: Int, total: Int, lead: [UInt8], body: [UInt8], notes: [UInt8], viewInBrowserURL: String?) -> PersonalizedBytes {
+        var text: [UInt8] = []
+        let mark = "Part \(number) of \(total)"
+        if total > 1 { text.append(contentsOf: "\(identity.name) · \(mark)\n\n".utf8) }
+        text.append(contentsOf: lead)
+        text.append(contentsOf: body)
+        text.append(contentsOf: notes)
+        if total > 1 {
+            text.append(contentsOf: (mark + (number < total ? " · continued in the next email" : "") + "\n\n").utf8)
+        }
+        var footer = "-- \n\(identity.name)\n"
+        if !identity.postalAddress.isEmpty { footer += identity.postalAddress + "\n" }
+        footer += "You receive this because \(RecipientField.email.token) subscribed.\n"
+        footer += "Unsubscribe: \(RecipientField.unsubscribeURL.token)\n"
+        footer += "Preferences: \(RecipientField.preferencesURL.token)\n"
+        if let viewInBrowserURL { footer += "View in browser: \(viewInBrowserURL)\n" }
+        // The footer's tokens are the only ones in the text: scan just that.
+        let textBytes = PersonalizedBytes(
+            segments: Self.merge([.bytes(text)] + PersonalizedBytes(scanning: Array(footer.utf8)).segments))
+        return textBytes
     }
 
     static func merge(_ segments: [PersonalizedBytes.Segment]) -> [PersonalizedBytes.Segment] {
@@ -244,7 +307,10 @@ final class FrameCache: @unchecked Sendable {
     let preheader: String?
     let viewInBrowserURL: String?
     let reservedHTML: [Int]
+    /// Encoded room per field in the text alternative (``MessageAllowance/reservedText(_:_:)``).
     let reservedText: [Int]
+    /// ``MessageAllowance/recipientHeaders(_:)`` for the identity, measured once.
+    let recipientHeaders: Int
     let worstDecodedHTML: [Int]
     let worstDecodedText: [Int]
     struct Frame {
@@ -252,6 +318,8 @@ final class FrameCache: @unchecked Sendable {
         var suffix: PersonalizedBytes
         var encodedPrefix: EncodedPersonalizedBytes
         var encodedSuffix: EncodedPersonalizedBytes
+        /// What the part costs the budget besides its units: the HTML frame,
+        /// and with the `message` scope the text frame and the message allowance.
         var overhead: Int
     }
     private var frames: [Int: Frame] = [:]
@@ -265,9 +333,8 @@ final class FrameCache: @unchecked Sendable {
         reservedHTML = RecipientField.allCases.map {
             EncodedPersonalizedBytes.encodeValue(identity.worstCase($0), html: true).count
         }
-        reservedText = RecipientField.allCases.map {
-            EncodedPersonalizedBytes.encodeValue(identity.worstCase($0), html: false).count
-        }
+        reservedText = RecipientField.allCases.map { MessageAllowance.reservedText(identity, $0) }
+        recipientHeaders = MessageAllowance.recipientHeaders(identity)
         worstDecodedHTML = RecipientField.allCases.map { HTMLEscaping.escape(identity.worstCase($0)).utf8.count }
         worstDecodedText = RecipientField.allCases.map { identity.worstCase($0).utf8.count }
     }
@@ -286,13 +353,26 @@ final class FrameCache: @unchecked Sendable {
         let reserved = reservedHTML
         let encodedPrefix = p.quotedPrintable()
         let encodedSuffix = s.quotedPrintable()
-        let overhead = encodedPrefix.count { reserved[$0.rawValue] } + encodedSuffix.count { reserved[$0.rawValue] }
+        var overhead = encodedPrefix.count { reserved[$0.rawValue] } + encodedSuffix.count { reserved[$0.rawValue] }
+        if renderer.scope == .message {
+            // The text of a part with no units: navigation and footer; the units' texts add to it.
+            let text = renderer.text(number: part, total: total, lead: [], body: [], notes: [], viewInBrowserURL: viewInBrowserURL)
+            let reservedText = self.reservedText
+            overhead += text.quotedPrintable().count { reservedText[$0.rawValue] }
+            overhead += messageAllowance(subject: total > 1 ? "\(subject) (\(part)/\(total))" : subject, number: part, total: total)
+        }
         let value = Frame(prefix: p, suffix: s, encodedPrefix: encodedPrefix, encodedSuffix: encodedSuffix, overhead: overhead)
         frames[key] = value
         return value
     }
 
     func overhead(part: Int, of total: Int) throws -> Int { try frame(part: part, of: total).overhead }
+
+    /// Headers, boundaries and DKIM signature of part `number` of `total` at their longest (``MessageAllowance``).
+    func messageAllowance(subject: String, number: Int, total: Int) -> Int {
+        MessageAllowance.framing(renderer.identity, subject: subject, number: number, total: total) + recipientHeaders
+            + MessageAllowance.dkimSignature
+    }
 
     /// The largest overhead over the parts of a `total`-part issue.
     func maximumOverhead(total: Int) throws -> Int {

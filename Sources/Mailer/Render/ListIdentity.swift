@@ -102,4 +102,15 @@ public struct ListIdentity: Sendable, Equatable {
             return String(repeating: "\"", count: Recipient.maxNameBytes)
         }
     }
+
+    /// Like ``worstCase(_:)``, for the text alternative, where other
+    /// characters cost most once quoted-printable encoded: `=` (`=3D`) in the
+    /// address, bytes above ASCII in the name.
+    func worstCaseText(_ field: RecipientField) -> String {
+        switch field {
+        case .email: return String(repeating: "=", count: 64) + "@" + String(repeating: "a", count: 189)
+        case .name: return String(repeating: "é", count: Recipient.maxNameBytes / 2)
+        default: return worstCase(field)
+        }
+    }
 }

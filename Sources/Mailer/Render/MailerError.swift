@@ -4,7 +4,7 @@ public struct MailerError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is. Extensible: switch with a default.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: String, Sendable {
-            case unreadableFile, frontMatter, template, blockTooLarge, invalidHeader, invalidRecipient, invalidArgument
+            case unreadableFile, frontMatter, template, blockTooLarge, budgetTooSmall, invalidHeader, invalidRecipient, invalidArgument
         }
         let base: Base
         /// The issue or template file could not be read.
@@ -15,6 +15,9 @@ public struct MailerError: Error, Sendable, CustomStringConvertible {
         public static let template = Code(base: .template)
         /// One block is over the budget and cannot be cut (an image, raw HTML, a heading, a huge list item).
         public static let blockTooLarge = Code(base: .blockTooLarge)
+        /// The budget leaves no room for content once the template (and, for the
+        /// whole-message scope, the headers and text frame) are counted.
+        public static let budgetTooSmall = Code(base: .budgetTooSmall)
         /// A header value holds CR or LF, or cannot be encoded.
         public static let invalidHeader = Code(base: .invalidHeader)
         /// A recipient's field is malformed or longer than the room reserved for it.

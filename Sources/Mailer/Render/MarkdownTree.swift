@@ -48,6 +48,28 @@ struct MarkdownTree: Sendable {
         return bytes[Int(n.textStart)..<Int(n.textStart + n.textCount)]
     }
 
+    /// The 1-based body line where node `index` starts: cmark-gfm's start
+    /// line for a block; for an inline, its leaf block's line plus the line
+    /// breaks before it in that block (cmark-gfm's inline positions are not
+    /// reliable across soft breaks).
+    func line(of index: Int32) -> Int32 {
+        var leaf = index
+        while leaf >= 0 && !nodes[Int(leaf)].kind.isBlock { leaf = nodes[Int(leaf)].parent }
+        guard leaf >= 0, leaf != index else { return nodes[Int(index)].line }
+        var line = nodes[Int(leaf)].line
+        // Nodes are in document order: everything between the block and the node precedes it.
+        var i = leaf + 1
+        while i < index {
+            switch nodes[Int(i)].kind {
+            case .softBreak, .lineBreak: line += 1
+            case .text, .code, .htmlInline: line += Int32(text(i).reduce(0) { $1 == 10 ? $0 + 1 : $0 })
+            default: break
+            }
+            i += 1
+        }
+        return line
+    }
+
     func title(_ index: Int32) -> ArraySlice<UInt8> {
         let n = nodes[Int(index)]
         return bytes[Int(n.titleStart)..<Int(n.titleStart + n.titleCount)]

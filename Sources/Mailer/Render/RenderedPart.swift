@@ -31,6 +31,14 @@ public struct RenderedPart: Sendable {
     public var encodedHTMLBytes: Int
     /// Decoded text size with the longest possible recipient fields.
     public var textBytes: Int
+    /// The whole message at its longest: headers (``MessageAllowance``),
+    /// boundaries and both alternatives encoded with the longest recipient
+    /// fields; what the `message` budget scope bounds. 0 for a part read back from storage.
+    public var encodedMessageBytes: Int = 0
+    /// What the part was cut to keep under the budget. With `message`,
+    /// ``MessageBuilder`` also holds each recipient's text fields and headers
+    /// to the room reserved for them. A part read back from storage says `html`.
+    public var budgetScope: BudgetScope = .default
     /// Whether the part's last block is a heading (only when a run of
     /// headings alone is over budget).
     public var endsWithHeading: Bool = false
@@ -53,14 +61,18 @@ public struct RenderedIssue: Sendable {
     /// The subject without part marks.
     public var subject: String
     public var preheader: String?
-    /// The budget the parts were cut for (encoded HTML bytes).
+    /// The budget the parts were cut for, in bytes of what `scope` names.
     public var budget: Int
+    /// What the budget bounds.
+    public var scope: BudgetScope = .default
     public var parts: [RenderedPart]
     /// The issue's whole text, as one part would hold it with no navigation.
     public var text: String
     /// The fewest parts possible at this budget (the splitter may use one more
     /// to start every part at a heading).
     public var minimumParts: Int
+    /// Raw HTML the renderer left out because the list does not allow it, in file order.
+    public var droppedHTML: [DroppedHTML] = []
 }
 
 /// One reader of an issue: what fills a prepared part's holes.

@@ -10,6 +10,11 @@ struct ContentUnit: Sendable {
     var encodedHTML: [UInt8]
     /// Quoted-printable size of `html`.
     var encodedSize: Int { encodedHTML.count }
+    /// What `text` adds to the text alternative once encoded, when the
+    /// budget counts it (``BudgetScope/message``); 0 otherwise.
+    var textCost: Int = 0
+    /// What the unit costs a part under the budget.
+    var cost: Int { encodedSize + textCost }
     /// Footnote numbers cited, with the footnotes those cite in turn, sorted.
     var footnotes: [Int32]
     /// A heading: no part may end with it.
@@ -32,7 +37,8 @@ struct ContentUnit: Sendable {
 struct UnitGroup: Sendable {
     var closeHTML: [UInt8]
     var encodedClose: [UInt8]
-    /// Largest encoded open among the pieces plus the encoded close.
+    /// Largest encoded open among the pieces plus the encoded close (plus,
+    /// when the budget counts the text, the repeated table header's text).
     var encodedCost: Int
 }
 
@@ -43,4 +49,7 @@ struct FootnoteEntry: Sendable {
     var encodedHTML: [UInt8]
     var text: [UInt8]
     var encodedSize: Int { encodedHTML.count }
+    /// What `text` and its line end add to the text alternative, when the budget counts it.
+    var textCost: Int = 0
+    var cost: Int { encodedSize + textCost }
 }

@@ -1,6 +1,7 @@
 /// Chooses where to cut a sequence of units into parts (DESIGN §5).
 ///
-/// A part's encoded size is the sum of its units, plus, once each, the
+/// A part's cost is the sum of its units' (encoded HTML, and encoded text
+/// when the budget counts it), plus, once each, the
 /// footnotes they cite, the notes heading, and the open/close of every split
 /// block it holds a piece of. That cost only grows as a part grows, so the
 /// furthest cut reachable from each position (`reach`) is found with two
@@ -16,6 +17,8 @@ struct Splitter {
     /// Resources of each unit: footnote n is n-1, the notes heading is F, group g is F+1+g.
     let resources: [[Int32]]
     let resourceCost: [Int]
+    /// What a part's room is left after, for messages: "the template", or more with the `message` scope.
+    var overheadLabel = "the template"
 
     init(units: [ContentUnit], groups: [UnitGroup], footnotes: [FootnoteEntry], notesHeadingCost: Int) {
         self.units = units
@@ -23,7 +26,7 @@ struct Splitter {
         self.footnotes = footnotes
         self.notesHeadingCost = notesHeadingCost
         let f = Int32(footnotes.count)
-        resourceCost = footnotes.map(\.encodedSize) + [notesHeadingCost] + groups.map(\.encodedCost)
+        resourceCost = footnotes.map(\.cost) + [notesHeadingCost] + groups.map(\.encodedCost)
         resources = units.map { unit in
             var list = unit.footnotes.map { $0 - 1 }
             if !unit.footnotes.isEmpty { list.append(f) }
@@ -37,7 +40,7 @@ struct Splitter {
         var seen = Set<Int32>()
         var size = 0
         for i in range {
-            size += units[i].encodedSize
+            size += units[i].cost
             for r in resources[i] where seen.insert(r).inserted { size += resourceCost[Int(r)] }
         }
         return size
@@ -54,7 +57,7 @@ struct Splitter {
         for i in 0..<m {
             if j < i { j = i }
             while j < m {
-                var add = units[j].encodedSize
+                var add = units[j].cost
                 for r in resources[j] where counts[Int(r)] == 0 { add += resourceCost[Int(r)] }
                 if size + add > capacity { break }
                 size += add
@@ -63,15 +66,15 @@ struct Splitter {
             }
             if j == i {
                 let unit = units[i]
-                var alone = unit.encodedSize
+                var alone = unit.cost
                 for r in resources[i] { alone += resourceCost[Int(r)] }
                 throw MailerError(
                     code: .blockTooLarge,
-                    message: "this \(unit.label) is \(alone) bytes once encoded (with its footnotes), more than the \(max(0, capacity)) bytes a part has room for after the template, and it cannot be cut; make it smaller or raise the budget",
+                    message: "this \(unit.label) is \(alone) bytes once encoded (with its footnotes), more than the \(max(0, capacity)) bytes a part has room for after \(overheadLabel), and it cannot be cut; make it smaller or raise the budget",
                     file: fileName, line: unit.line + lineOffset)
             }
             reach[i] = j
-            size -= units[i].encodedSize
+            size -= units[i].cost
             for r in resources[i] {
                 counts[Int(r)] -= 1
                 if counts[Int(r)] == 0 { size -= resourceCost[Int(r)] }
@@ -106,7 +109,7 @@ struct Splitter {
         let minimum = fewest[0]
 
         var prefix = [Int](repeating: 0, count: m + 1)
-        for i in 0..<m { prefix[i + 1] = prefix[i] + units[i].encodedSize }
+        for i in 0..<m { prefix[i + 1] = prefix[i] + units[i].cost }
 
         func choose(target: Int) -> [Range<Int>] {
             var ranges: [Range<Int>] = []

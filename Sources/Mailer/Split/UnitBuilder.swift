@@ -3,7 +3,8 @@
 /// where DESIGN §5 allows: a list between items, a table between rows (the
 /// header repeats), a code block between lines, a quote between its blocks,
 /// a paragraph between sentences (between words for a sentence that alone
-/// is too long).
+/// is too long). With `countsText`, each unit also carries what its text
+/// costs the text alternative (``BudgetScope/message``).
 struct UnitBuilder {
     let tree: MarkdownTree
     let html: HTMLRenderer
@@ -11,6 +12,8 @@ struct UnitBuilder {
     let threshold: Int
     /// For line numbers in messages.
     let lineOffset: Int
+    /// Whether units cost their encoded text as well as their encoded HTML.
+    let countsText: Bool
 
     var units: [ContentUnit] = []
     var groups: [UnitGroup] = []
@@ -18,7 +21,8 @@ struct UnitBuilder {
     /// For each footnote number (index number-1), itself plus every footnote it cites, transitively.
     var footnoteClosure: [[Int32]] = []
 
-    init(tree: MarkdownTree, allowRawHTML: Bool, threshold: Int, lineOffset: Int) {
+    init(tree: MarkdownTree, allowRawHTML: Bool, threshold: Int, lineOffset: Int, countsText: Bool = false) {
+        self.countsText = countsText
         self.tree = tree
         self.html = HTMLRenderer(tree: tree, allowRawHTML: allowRawHTML)
         self.text = TextRenderer(tree: tree)
@@ -101,12 +105,27 @@ struct UnitBuilder {
             out.append(contentsOf: "</div>\n".utf8)
             var body = Array("[\(number)] ".utf8)
             body.append(contentsOf: text.renderBody(definition))
-            footnotes.append(FootnoteEntry(number: number, html: out, encodedHTML: encoder.encoded(out), text: body))
+            footnotes.append(
+                FootnoteEntry(number: number, html: out, encodedHTML: encoder.encoded(out), text: body, textCost: textCost(body + [10])))
         }
     }
 
     private func footnoteCost(_ numbers: [Int32]) -> Int {
-        numbers.reduce(0) { $0 + footnotes[Int($1) - 1].encodedSize }
+        numbers.reduce(0) { $0 + footnotes[Int($1) - 1].cost }
+    }
+
+    /// Bytes a piece of text may add to an encoded line it joins: the soft
+    /// break the piece before may need once it no longer ends the line, and
+    /// one more where its own soft breaks shift (greedy wrapping from a later
+    /// column needs at most one more line), each `=` CR LF.
+    static let joinAllowance = 6
+
+    /// What `text` costs the text alternative once encoded; 0 unless the budget counts text.
+    /// Text ending with a line feed encodes exactly as it would in place (lines
+    /// encode independently); other text may join a line and gets ``joinAllowance``.
+    func textCost(_ text: [UInt8]) -> Int {
+        guard countsText, !text.isEmpty else { return 0 }
+        return QuotedPrintable.encodedLength(text) + (text.last == 10 ? 0 : Self.joinAllowance)
     }
 
     /// Reused for every block, so a block costs one exact-size allocation.
@@ -122,10 +141,11 @@ struct UnitBuilder {
         let node = tree.nodes[Int(block)]
         let notes = closure(of: references(in: block))
         let encoded = encoder.encoded(out)
-        let size = encoded.count
-        let unit = ContentUnit(
+        var unit = ContentUnit(
             html: out, text: rendered.text, encodedHTML: encoded, footnotes: notes, isHeading: node.kind == .heading,
             line: Int(node.line), label: label(block))
+        unit.textCost = textCost(rendered.text)
+        let size = unit.cost
         guard size + footnoteCost(notes) > threshold else {
             units.append(unit)
             return
@@ -173,13 +193,15 @@ struct UnitBuilder {
                 previousEncodedOpen = encoder.encoded(piece.open)
             }
             maxOpen = max(maxOpen, previousEncodedOpen.count)
-            units.append(
-                ContentUnit(
-                    html: piece.html, text: texts[i], encodedHTML: encoder.encoded(piece.html),
-                    footnotes: [], isHeading: false, line: Int(piece.line), label: label, group: group, openHTML: piece.open,
-                    encodedOpen: previousEncodedOpen, leadText: i == 0 ? [] : lead))
+            var unit = ContentUnit(
+                html: piece.html, text: texts[i], encodedHTML: encoder.encoded(piece.html),
+                footnotes: [], isHeading: false, line: Int(piece.line), label: label, group: group, openHTML: piece.open,
+                encodedOpen: previousEncodedOpen, leadText: i == 0 ? [] : lead)
+            unit.textCost = textCost(texts[i])
+            units.append(unit)
         }
-        groups.append(UnitGroup(closeHTML: close, encodedClose: encodedClose, encodedCost: maxOpen + encodedClose.count))
+        groups.append(
+            UnitGroup(closeHTML: close, encodedClose: encodedClose, encodedCost: maxOpen + encodedClose.count + textCost(lead)))
     }
 
     private mutating func splitList(_ list: Int32, marks: [Int], text whole: [UInt8]) {

@@ -4,7 +4,11 @@ extension EmailTemplate {
     /// top and bottom, and a footer with the list's name, postal address, a
     /// visible unsubscribe link and a "Manage your subscription" link to the
     /// preference page. The preheader is padded with invisible
-    /// characters so inboxes do not pull body text into the preview line. Copy it to start a template of your own
+    /// characters so inboxes do not pull body text into the preview line.
+    /// It is hidden by layout alone (`display:none`, zero size, `opacity:0`,
+    /// `mso-hide:all` for Outlook), never by a text colour like the
+    /// background's, which SpamAssassin scores as HTML_FONT_LOW_CONTRAST
+    /// (docs/MAILER.md, "The hidden preheader"). Copy it to start a template of your own
     /// (`listctl preview --print-template` prints it).
     public static let defaultSource = #"""
 <!DOCTYPE html>
@@ -19,7 +23,7 @@ extension EmailTemplate {
 </head>
 <body style="margin:0;padding:0;background-color:#f4f4f4;">
 {{#has_preheader}}
-<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all;color:#f4f4f4;">{{preheader}}&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;</div>
+<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all;">{{preheader}}&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;</div>
 {{/has_preheader}}
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background-color:#f4f4f4;">
 <tr>

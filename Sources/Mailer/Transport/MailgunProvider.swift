@@ -1,6 +1,11 @@
 import Foundation
 
 /// Mailgun: `POST /v3/DOMAIN/messages.mime`, multipart form with the raw message.
+///
+/// Every message carries `o:tracking`, `o:tracking-clicks` and
+/// `o:tracking-opens` set to `no`, which Mailgun ranks above the domain's
+/// tracking settings: click tracking rewrites every link and the pixel adds
+/// more, growing the HTML past the budget the splitter cut it to.
 struct MailgunProvider: HTTPProvider {
     let apiKey: String
     let domain: String
@@ -10,7 +15,11 @@ struct MailgunProvider: HTTPProvider {
         let boundary = "listctl-" + UUID().uuidString
         var body: [UInt8] = []
         body.reserveCapacity(message.data.count + 512)
-        body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"to\"\r\n\r\n\(message.recipient)\r\n".utf8)
+        func field(_ name: String, _ value: String) {
+            body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8)
+        }
+        field("to", message.recipient)
+        for (name, value) in Self.trackingOff { field(name, value) }
         body += Array(
             "--\(boundary)\r\nContent-Disposition: form-data; name=\"message\"; filename=\"message.mime\"\r\nContent-Type: message/rfc822\r\n\r\n"
                 .utf8)
@@ -22,6 +31,9 @@ struct MailgunProvider: HTTPProvider {
             headers: ["Authorization: Basic \(credentials)", "Content-Type: multipart/form-data; boundary=\(boundary)"],
             body: body)
     }
+
+    /// The per-message options that switch tracking off.
+    static let trackingOff = [("o:tracking", "no"), ("o:tracking-clicks", "no"), ("o:tracking-opens", "no")]
 
     func messageID(headers: [String], body: [UInt8]) -> String? { HTTPProviderTransport.jsonField("id", in: body) }
 }

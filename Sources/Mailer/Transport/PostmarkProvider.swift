@@ -1,6 +1,12 @@
 import Foundation
 
 /// Postmark: `POST /email` with JSON fields (no raw MIME).
+///
+/// Every message asks for no open and no link tracking (`TrackOpens: false`,
+/// `TrackLinks: "None"`): link tracking rewrites every link and the pixel adds
+/// more, growing the HTML past the budget the splitter cut it to. A server
+/// whose "Open tracking" setting is on still tracks opens (Postmark lets that
+/// setting win); docs/TRANSPORTS.md says what to switch off there.
 struct PostmarkProvider: HTTPProvider {
     let token: String
     /// The message stream (`broadcast` for newsletters); the server's default when nil.
@@ -12,6 +18,7 @@ struct PostmarkProvider: HTTPProvider {
         var object: [String: Any] = [
             "From": content.from, "To": message.recipient, "Subject": content.subject,
             "Headers": content.headers.map { ["Name": $0.name, "Value": $0.value] },
+            "TrackOpens": false, "TrackLinks": "None",
         ]
         if let html = content.html { object["HtmlBody"] = html }
         if let text = content.text { object["TextBody"] = text }
