@@ -71,7 +71,10 @@ struct SendCommand: AsyncParsableCommand {
             if json { try printJSON(AlreadySent(issue: existing.id, state: existing.state, alreadySent: true, message: text)) } else { print(text) }
             return
         }
-        let sizes = plan.parts.map { "\($0.encodedHTMLBytes / 1000) KB" }.joined(separator: ", ")
+        // The sizes the budget bounds: the HTML alternatives, or the whole messages at their longest.
+        let sizes = plan.scope == .message
+            ? plan.encodedMessageBytes.map { "\($0 / 1000) KB" }.joined(separator: ", ") + " whole messages"
+            : plan.parts.map { "\($0.encodedHTMLBytes / 1000) KB" }.joined(separator: ", ") + " HTML"
         let when = plan.sendAt.map { "at \(formatTimestamp($0))" } ?? "now"
         let estimate = plan.sendAt == nil ? "" : " (an estimate: recipients are counted when it falls due)"
         let summary = "\"\(plan.subject)\" to \(plan.listSlug): \(plan.recipients) recipient(s)\(estimate), \(plan.parts.count) part(s) (\(sizes)), \(when)"

@@ -109,6 +109,9 @@ struct BudgetScopeCLITests {
             let html = try await fixture.run(
                 "send", Self.longIssue, "--list", "html", "--yes", "--json", "--budget", String(budget), outbox: "html")
             #expect(html.status == 0, "send, html scope: \(html.stderr)")
+            let dry = try await fixture.run(
+                "send", Self.longIssue, "--list", "whole", "--dry-run", "--budget", String(budget), "--budget-scope", "message")
+            #expect(dry.stdout.contains("whole messages"), "the dry run names what the sizes are: \(dry.stdout)")
             // The scope from the setting, the budget from the flag over the setting.
             let whole = try await fixture.run(
                 "send", Self.longIssue, "--list", "whole", "--yes", "--json", "--budget", String(budget),
@@ -263,6 +266,10 @@ struct BudgetScopeCLITests {
             expectWarnings(sent, "send")
             let messages = try fixture.messages("outbox")
             #expect(messages.count == 2, "sent anyway, to both subscribers")
+            let copy = try await fixture.run("send", file.path, "--list", "weekly", "--to", "me@example.org", outbox: "copy")
+            #expect(copy.status == 0, "\(copy.stderr)")
+            expectWarnings(copy, "send --to")
+            #expect(try fixture.messages("copy").count == 1)
             for message in messages {
                 #expect(!String(decoding: message, as: UTF8.self).contains("srcset"), "the fragment is not in the mail")
             }

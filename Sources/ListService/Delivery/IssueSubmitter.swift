@@ -34,6 +34,8 @@ public struct IssueSubmitter: Sendable {
         public var scope: BudgetScope = .default
         /// Raw HTML left out because the list does not allow it, for warnings.
         public var droppedHTML: [DroppedHTML] = []
+        /// Each part's whole message at its longest (``RenderedPart/encodedMessageBytes``), in part order.
+        public var encodedMessageBytes: [Int] = []
     }
 
     /// An issue with the same content, already sent or on its way.
@@ -135,6 +137,7 @@ public struct IssueSubmitter: Sendable {
             plan.inArchive = document.inArchive
             plan.scope = scope
             plan.droppedHTML = rendered.droppedHTML
+            plan.encodedMessageBytes = rendered.parts.map(\.encodedMessageBytes)
             return plan
         }
     }

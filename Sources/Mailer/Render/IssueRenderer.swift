@@ -47,7 +47,7 @@ public struct IssueRenderer: Sendable {
             let what = scope == .message ? "the template, the text alternative's frame, the headers and the MIME boundaries" : "the template"
             throw MailerError(
                 code: .budgetTooSmall,
-                message: "a budget of \(budget) bytes (\(scope.rawValue) scope) leaves no room for content after \(what) (\(budget - conservative) bytes); raise --budget")
+                message: "a budget of \(budget) bytes (\(scope.rawValue) scope) leaves no room for content after \(what) (\(budget - conservative) bytes); raise --budget (or LISTCTL_BUDGET)\(scope == .message ? ", or count the HTML alone with --budget-scope html" : "")")
         }
         let countsText = scope == .message
         var builder = UnitBuilder(
