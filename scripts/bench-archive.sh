@@ -11,7 +11,9 @@
 # the feed every issue whole.
 #
 # Environment: LETTERS, CONNECTIONS (32), DURATION (10 s), LISTCTL_BIN (skip
-# the release build), SWIFT_SCRATCH, KEEP=1 keeps the work folder.
+# the release build), SWIFT_SCRATCH, KEEP=1 keeps the work folder,
+# PROFILE=issue|issue-304|archive|feed records serve with perf during that run
+# and prints its hottest symbols.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LETTERS=${LETTERS:-100}
@@ -93,7 +95,16 @@ CMARK_MS=$(python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[
 run_wrk() {  # name path [header]
     local extra=()
     if [ -n "${3:-}" ]; then extra=(-H "$3"); fi
+    if [ "${PROFILE:-}" = "$1" ]; then
+        perf record -g -F 499 -p "$SERVE_PID" -o "$WORK/perf.data" -- sleep "$((DURATION > 3 ? DURATION - 2 : 1))" >/dev/null 2>&1 &
+        PERF_PID=$!
+    fi
     wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" --latency -H 'Host: bench.example.org' "${extra[@]}" "http://127.0.0.1:$PORT$2" > "$WORK/wrk-$1.txt"
+    if [ "${PROFILE:-}" = "$1" ]; then
+        wait "$PERF_PID"
+        echo "profile of serve during $1 (share of its samples, by symbol):"
+        perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -25 | cut -c1-150
+    fi
     local rate p50 non2xx
     rate=$(awk '/^Requests\/sec/ {print $2}' "$WORK/wrk-$1.txt")
     p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk-$1.txt")

@@ -198,6 +198,17 @@ struct ArchivePagesCLITests {
             #expect((exported["backToArchive"] as? String)?.hasSuffix("/site/index.html") == true, "\(exported)")
             BrowserPages.expectScreenshots(browser.screenshots, ["archive-phone.png", "archive-desktop.png", "issue-phone.png", "issue-desktop.png", "export-issue.png"])
 
+            // A new letter shows at once: a new answer and ETag, and the old ETag gets the new page.
+            let late = fixture.work.appendingPathComponent("late.csv")
+            try "Subject,Content,Created_At\r\nNo. 5: A late letter,<p>Found in a drawer.</p>,2025-06-01 10:00:00 UTC\r\n"
+                .write(to: late, atomically: true, encoding: .utf8)
+            #expect(try await fixture.run("import", late.path, "--list", "monthly").status == 0)
+            let changed = try await ServeCLITests.request(server, "/monthly/archive", curlArguments: ["-H", "If-None-Match: \(etag)"])
+            #expect(changed.status == 200 && changed.body.contains(">No. 5: A late letter</a>") && Self.header("ETag", in: changed.headers) != etag,
+                    "\(changed.status) \(changed.headers)")
+            let newFeed = try await ServeCLITests.request(server, "/monthly/feed.xml")
+            #expect(newFeed.body.contains("No. 5: A late letter") && newFeed.body.components(separatedBy: "<entry>").count == 7)
+
             // Private: no page, no feed, no export.
             #expect(try await fixture.run("lists", "set", "monthly", "--archive", "private").status == 0)
             for path in ["/monthly/archive", "/monthly/feed.xml", issuePath] {

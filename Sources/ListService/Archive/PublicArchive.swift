@@ -32,14 +32,15 @@ public struct PublicArchive: Sendable {
     /// The public issues of `list`, rendered; nil when the list's archive is private (or the list is gone).
     public func contents(of list: MailingList) async throws -> Contents? {
         let rows = try await database.pool.withConnection { connection in
+            // Prepared: a public page asks this on every request.
             try await connection.query(
-                """
+                prepared: """
                 SELECT l.archive = 'public', l.updated_at, i.id, i.slug, i.subject, i.preheader, \(Self.published),
                        i.updated_at, i.content_sha256
                 FROM lists l LEFT JOIN issues i ON i.list_id = l.id AND \(Self.publicIssue)
                 WHERE l.id = $1
                 ORDER BY \(Self.published) DESC NULLS LAST, i.id DESC
-                """, list.id
+                """, [list.id]
             )
         }
         guard let first = rows.first, try first.decode(at: 0) as Bool else { return nil }
@@ -51,7 +52,7 @@ public struct PublicArchive: Sendable {
             lastModified = max(lastModified, updatedAt)
             listed.append((PublicIssue(
                 id: id, listID: list.id, slug: try row.decode(at: 3), subject: try row.decode(at: 4), summary: try row.decode(at: 5),
-                publishedAt: try row.decode(at: 6), updatedAt: updatedAt, html: ""), try row.decode(at: 8)))
+                publishedAt: try row.decode(at: 6), updatedAt: updatedAt, html: "", contentSHA256: try row.decode(at: 8)), try row.decode(at: 8)))
         }
         let pages = try await html(of: listed.map { ($0.issue.id, $0.sha) }, allowRawHTML: list.allowRawHTML)
         let issues = listed.map { entry in
@@ -70,12 +71,12 @@ public struct PublicArchive: Sendable {
         guard !lists.isEmpty, slug.utf8.count <= 80 else { return nil }
         let row = try await database.pool.withConnection { connection in
             try await connection.query(
-                """
+                prepared: """
                 SELECT i.id, i.list_id, i.subject, i.preheader, \(Self.published), i.updated_at, i.content_sha256, l.updated_at
                 FROM issues i JOIN lists l ON l.id = i.list_id
                 WHERE i.list_id = ANY ($1) AND i.slug = $2 AND l.archive = 'public' AND \(Self.publicIssue)
                 ORDER BY i.list_id LIMIT 1
-                """, lists.map(\.id), slug
+                """, [lists.map(\.id), slug]
             ).first
         }
         guard let row else { return nil }
@@ -86,17 +87,14 @@ public struct PublicArchive: Sendable {
         let updatedAt: Date = try row.decode(at: 5), listUpdatedAt: Date = try row.decode(at: 7)
         let issue = PublicIssue(
             id: id, listID: listID, slug: slug, subject: try row.decode(at: 2), summary: preheader.isEmpty ? page.excerpt : preheader,
-            publishedAt: try row.decode(at: 4), updatedAt: updatedAt, html: page.html)
+            publishedAt: try row.decode(at: 4), updatedAt: updatedAt, html: page.html, contentSHA256: sha)
         return (issue, max(updatedAt, listUpdatedAt))
     }
 
     /// The web HTML of issues `(id, content_sha256)`: from ``RenderedIssues`` when unchanged, else read and rendered.
     func html(of issues: [(id: Int64, sha: String)], allowRawHTML: Bool) async throws -> [Int64: RenderedIssues.Page] {
-        var pages: [Int64: RenderedIssues.Page] = [:]
-        var missing: [Int64] = []
-        for (id, sha) in issues {
-            if let page = await rendered.page(id: id, sha: sha, allowRawHTML: allowRawHTML) { pages[id] = page } else { missing.append(id) }
-        }
+        var pages = await rendered.pages(issues, allowRawHTML: allowRawHTML)
+        let missing = issues.map(\.id).filter { pages[$0] == nil }
         guard !missing.isEmpty else { return pages }
         let unrendered = missing
         let rows = try await database.pool.withConnection { connection in
@@ -142,9 +140,13 @@ public actor RenderedIssues {
         self.capacity = capacity
     }
 
-    func page(id: Int64, sha: String, allowRawHTML: Bool) -> Page? {
-        guard let page = pages[id], page.sha == sha, page.allowRawHTML == allowRawHTML else { return nil }
-        return page
+    /// The kept pages of `issues` still current (same content hash, same raw-HTML setting), in one call.
+    func pages(_ issues: [(id: Int64, sha: String)], allowRawHTML: Bool) -> [Int64: Page] {
+        var found: [Int64: Page] = [:]
+        for (id, sha) in issues {
+            if let page = pages[id], page.sha == sha, page.allowRawHTML == allowRawHTML { found[id] = page }
+        }
+        return found
     }
 
     func keep(_ page: Page, id: Int64) {

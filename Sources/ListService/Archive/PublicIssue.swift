@@ -19,6 +19,8 @@ public struct PublicIssue: Sendable, Equatable {
     public var updatedAt: Date
     /// The page's content: the whole issue, sanitised.
     public var html: String
+    /// The stored source's SHA-256: what `html` was rendered from.
+    public var contentSHA256: String
 
     /// The title a page shows: the issue's own opening heading when it has one, else its subject.
     public var opensWithTitle: Bool {

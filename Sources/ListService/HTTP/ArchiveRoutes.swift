@@ -9,10 +9,11 @@ import Mailer
 /// a confirmation or welcome issue, one not sent. The pages carry no token of anyone's, forbid scripts, and
 /// are cacheable: `ETag`, `Last-Modified`, `Cache-Control`, and 304 on a match.
 extension SubscriberHTTPService {
-    /// The lists whose public root the request came in under (the host and the path before the action).
+    /// The lists whose public root the request came in under (the host and the path before the action), from
+    /// the list cache: a name or template change shows within its lifetime; who may read is asked of the database.
     func lists(under request: Request, prefix: [String]) async throws -> [MailingList] {
         let host = request.head.authority
-        return try await ListStore(database: database).all().filter { root(of: $0)?.matches(host: host, prefix: prefix) == true }
+        return try await lists.all { root(of: $0)?.matches(host: host, prefix: prefix) == true }
     }
 
     /// `GET <root>/issues/{slug}`.
@@ -22,29 +23,45 @@ extension SubscriberHTTPService {
         guard let (issue, lastModified) = try await archive.issue(slug: slug, of: lists),
               let list = lists.first(where: { $0.id == issue.listID }), let root = list.publicBaseURL(default: configuration.defaultBaseURL)
         else { return Self.notFound("There is no issue here.") }
-        let page = ArchivePages(list: list, layout: .served(root: root)).issue(issue)
-        return Self.cacheable(request, body: Self.html(page, list: list), contentType: "text/html; charset=utf-8", lastModified: lastModified)
+        let answer = archiveAnswers.answer(
+            "issue \(issue.id)", fingerprint: ArchiveResponseCache.fingerprint(list, root: root, issues: [issue], lastModified: lastModified)
+        ) {
+            Self.html(ArchivePages(list: list, layout: .served(root: root)).issue(issue), list: list)
+        }
+        return Self.cacheable(request, answer, contentType: "text/html; charset=utf-8", lastModified: lastModified)
     }
 
     /// `GET <root>/archive` and `GET <root>/archive?page=N`.
     func archiveIndex(_ request: Request, prefix: [String]) async throws -> Response {
         if let refused = Self.refuseUnlessRead(request) { return refused }
         let pageText = request.uri.queryParameters["page"].map(String.init) ?? "1"
-        guard let number = Int(pageText), let (list, contents) = try await publicContents(request, prefix: prefix),
-              let page = ArchivePages(list: list, layout: .served(root: contents.root)).index(contents.contents.issues, page: number)
+        guard let number = Int(pageText), let (list, found) = try await publicContents(request, prefix: prefix),
+              number >= 1, number <= ArchivePages.pageCount(issues: found.contents.issues.count)
         else { return Self.notFound("There is no archive page here.") }
-        return Self.cacheable(request, body: Self.html(page, list: list), contentType: "text/html; charset=utf-8",
-                              lastModified: contents.contents.lastModified)
+        let issues = found.contents.issues
+        let answer = archiveAnswers.answer(
+            "archive \(list.id) \(number)",
+            fingerprint: ArchiveResponseCache.fingerprint(list, root: found.root, issues: issues, lastModified: found.contents.lastModified)
+        ) {
+            let page = ArchivePages(list: list, layout: .served(root: found.root)).index(issues, page: number)
+            return page.map { Self.html($0, list: list) } ?? ""
+        }
+        return Self.cacheable(request, answer, contentType: "text/html; charset=utf-8", lastModified: found.contents.lastModified)
     }
 
     /// `GET <root>/feed.xml`.
     func archiveFeed(_ request: Request, prefix: [String]) async throws -> Response {
         if let refused = Self.refuseUnlessRead(request) { return refused }
-        guard let (list, contents) = try await publicContents(request, prefix: prefix) else {
+        guard let (list, found) = try await publicContents(request, prefix: prefix) else {
             return Self.notFound("There is no feed here.")
         }
-        let feed = ArchivePages(list: list, layout: .served(root: contents.root)).feed(contents.contents.issues, updated: contents.contents.lastModified)
-        return Self.cacheable(request, body: feed, contentType: "application/atom+xml; charset=utf-8", lastModified: contents.contents.lastModified)
+        let (issues, updated) = (found.contents.issues, found.contents.lastModified)
+        let answer = archiveAnswers.answer(
+            "feed \(list.id)", fingerprint: ArchiveResponseCache.fingerprint(list, root: found.root, issues: issues, lastModified: updated)
+        ) {
+            ArchivePages(list: list, layout: .served(root: found.root)).feed(issues, updated: updated)
+        }
+        return Self.cacheable(request, answer, contentType: "application/atom+xml; charset=utf-8", lastModified: updated)
     }
 
     /// `GET <root>` itself: the archive is the list's front page.
@@ -60,7 +77,8 @@ extension SubscriberHTTPService {
     private func publicContents(_ request: Request, prefix: [String]) async throws
         -> (MailingList, (root: String, contents: PublicArchive.Contents))?
     {
-        for list in try await lists(under: request, prefix: prefix) where list.archiveIsPublic {
+        // Not filtered on the cached `archiveIsPublic`: the database says (contents is nil for a private list).
+        for list in try await lists(under: request, prefix: prefix) {
             guard let root = list.publicBaseURL(default: configuration.defaultBaseURL),
                   let contents = try await archive.contents(of: list)
             else { continue }
@@ -79,12 +97,11 @@ extension SubscriberHTTPService {
     /// taken out, is gone from shared caches within that time.
     static let archiveMaxAge = 300
 
-    /// A 200 with `body`, or a bodiless 304 when the request's `If-None-Match` names its ETag (or, without
-    /// one, its `If-Modified-Since` is not before `lastModified`). The ETag is the SHA-256 of the body, so any
-    /// change of the page (its issue, its list, its template, the settings) makes a new one.
-    static func cacheable(_ request: Request, body: String, contentType: String, lastModified: Date) -> Response {
-        let bytes = Array(body.utf8)
-        let etag = "\"" + Digest.hex(Array(Digest.sha256(bytes).prefix(16))) + "\""
+    /// A 200 with the answer's body, or a bodiless 304 when the request's `If-None-Match` names its ETag (or,
+    /// without one, its `If-Modified-Since` is not before `lastModified`). The ETag is the SHA-256 of the body,
+    /// so any change of the page (its issue, its list, its template, the settings) makes a new one.
+    static func cacheable(_ request: Request, _ answer: ArchiveResponseCache.Answer, contentType: String, lastModified: Date) -> Response {
+        let etag = answer.etag
         let modified = Date(timeIntervalSince1970: lastModified.timeIntervalSince1970.rounded(.down))
         var headers: HTTPFields = [
             .eTag: etag, .lastModified: HTTPDate.format(modified), .cacheControl: "public, max-age=\(archiveMaxAge)",
@@ -94,7 +111,7 @@ extension SubscriberHTTPService {
             return Response(status: .notModified, headers: headers)
         }
         headers[.contentType] = contentType
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 }
 

@@ -26,6 +26,8 @@ public struct SubscriberHTTPService: Sendable {
     let lists: ListCache
     /// The public archive's issues, each rendered once while it is unchanged.
     let archive: PublicArchive
+    /// The archive's pages and feed as last built, while what they show is unchanged.
+    let archiveAnswers = ArchiveResponseCache()
     /// `POST /webhooks/{provider}` at the top of `LISTCTL_BASE_URL`; nil: no webhook is served.
     public var webhooks: WebhookRoutes?
 
