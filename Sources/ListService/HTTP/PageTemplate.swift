@@ -53,6 +53,7 @@ public struct PageTemplate: Sendable {
         article { font-family: Georgia, "Times New Roman", serif; font-size: 1.15rem; line-height: 1.6; }
         article h1, article h2, article h3, header.archive h1 { font-family: system-ui, sans-serif; line-height: 1.25; }
         article img { max-width: 100%; height: auto; }
+        article sup { line-height: 0; }
         article pre { overflow-x: auto; padding: 0.8rem; background: #f4f4f4; font-size: 0.95rem; }
         article table { display: block; max-width: 100%; overflow-x: auto; border-collapse: collapse; }
         article th, article td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; }
