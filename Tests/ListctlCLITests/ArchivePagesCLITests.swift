@@ -79,6 +79,7 @@ struct ArchivePagesCLITests {
             let mails = try await DoubleOptInCLITests.mails(outbox).filter { $0.subject.contains("No. 12") }
             #expect(mails.count >= 4, "two people, at least two parts each: \(mails.count)")
             let issuePath = try #require(mails.first?.path("issues"), "the parts link to the issue's page")
+            #expect(mails.allSatisfy { $0.path("issues") == issuePath }, "every part of every mail links to the one page")
             for head in try Self.mailHeaders(outbox, subject: "No. 12") {
                 #expect(head.contains("\r\nList-Archive: <https://news.example.org/monthly/archive>\r\n"), "List-Archive in every part: \(head)")
             }
@@ -143,6 +144,14 @@ struct ArchivePagesCLITests {
             #expect(entries.last?["published"] as? String == "2019-03-14T09:12:00Z", "\(entries.last ?? [:])")
             #expect(entries.allSatisfy { !($0["content"] as? String ?? "<script").contains("<script") && !($0["content"] as? String ?? "").isEmpty })
             #expect((entries.first?["content"] as? String)?.contains("class=\"footnotes\"") == true, "the long issue whole, notes and all")
+            // The letter that carried a script, an onclick and a javascript: link: its words stay, none of those.
+            let tableLetter = try #require(entries.first { $0["title"] as? String == "No. 3: A table of small numbers" }?["link"] as? String)
+            let letter = try await ServeCLITests.request(server, String(tableLetter.dropFirst("https://news.example.org".count)))
+            #expect(letter.status == 200 && letter.body.contains("Thank you for every one of them.") && letter.body.contains("<td>31</td>"), "\(letter.status)")
+            for banned in ["<script", "onclick", "javascript:", "tracker.example.net"] {
+                #expect(!letter.body.lowercased().contains(banned), "\(banned) left out of the imported letter")
+            }
+            #expect(letter.body.contains("14 March 2019") == false && letter.body.contains("9 May 2019"), "its own original date")
             let feedAgain = try await ServeCLITests.request(server, "/monthly/feed.xml", curlArguments: ["-H", "If-None-Match: \(Self.header("ETag", in: feed.headers) ?? "")"])
             #expect(feedAgain.status == 304)
 
