@@ -11,7 +11,7 @@ import Mailer
 extension SubscriberHTTPService {
     /// The lists whose public root the request came in under (the host and the path before the action), from
     /// the list cache: a name or template change shows within its lifetime; who may read is asked of the database.
-    func lists(under request: Request, prefix: [String]) async throws -> [MailingList] {
+    func listsRooted(at request: Request, prefix: [String]) async throws -> [MailingList] {
         let host = request.head.authority
         return try await lists.all { root(of: $0)?.matches(host: host, prefix: prefix) == true }
     }
@@ -19,7 +19,7 @@ extension SubscriberHTTPService {
     /// `GET <root>/issues/{slug}`.
     func archivedIssue(_ request: Request, slug: String, prefix: [String]) async throws -> Response {
         if let refused = Self.refuseUnlessRead(request) { return refused }
-        let lists = try await lists(under: request, prefix: prefix)
+        let lists = try await listsRooted(at: request, prefix: prefix)
         guard let (issue, lastModified) = try await archive.issue(slug: slug, of: lists),
               let list = lists.first(where: { $0.id == issue.listID }), let root = list.publicBaseURL(default: configuration.defaultBaseURL)
         else { return Self.notFound("There is no issue here.") }
@@ -67,7 +67,7 @@ extension SubscriberHTTPService {
     /// `GET <root>` itself: the archive is the list's front page.
     func archiveFront(_ request: Request, prefix: [String]) async throws -> Response? {
         guard request.method == .get || request.method == .head,
-              let list = try await lists(under: request, prefix: prefix).first(where: \.archiveIsPublic),
+              let list = try await listsRooted(at: request, prefix: prefix).first(where: \.archiveIsPublic),
               let root = list.publicBaseURL(default: configuration.defaultBaseURL)
         else { return nil }
         return Response(status: .found, headers: [.location: root + "/archive", .cacheControl: "no-store"])
@@ -78,7 +78,7 @@ extension SubscriberHTTPService {
         -> (MailingList, (root: String, contents: PublicArchive.Contents))?
     {
         // Not filtered on the cached `archiveIsPublic`: the database says (contents is nil for a private list).
-        for list in try await lists(under: request, prefix: prefix) {
+        for list in try await listsRooted(at: request, prefix: prefix) {
             guard let root = list.publicBaseURL(default: configuration.defaultBaseURL),
                   let contents = try await archive.contents(of: list)
             else { continue }
