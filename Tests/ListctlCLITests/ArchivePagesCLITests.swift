@@ -102,6 +102,11 @@ struct ArchivePagesCLITests {
             #expect(!index.body.contains("The hidden letter") && !index.body.contains("<script"), "\(index.body)")
             #expect(index.body.contains("<link rel=\"alternate\" type=\"application/atom+xml\"") && index.body.contains("href=\"/monthly/feed.xml\""))
 
+            // The root itself leads to the archive; a path that is no root is still 404.
+            let front = try await ServeCLITests.request(server, "/monthly")
+            #expect(front.status == 302 && Self.header("Location", in: front.headers) == "https://news.example.org/monthly/archive", "\(front.status) \(front.headers)")
+            #expect(try await ServeCLITests.request(server, "/no-such-root").status == 404)
+
             // HTTP caching.
             let etag = try #require(Self.header("ETag", in: index.headers)), modified = try #require(Self.header("Last-Modified", in: index.headers))
             #expect(Self.header("Cache-Control", in: index.headers) == "public, max-age=300")

@@ -11,9 +11,11 @@ import Mailer
 extension SubscriberHTTPService {
     /// The lists whose public root the request came in under (the host and the path before the action), from
     /// the list cache: a name or template change shows within its lifetime; who may read is asked of the database.
-    func listsRooted(at request: Request, prefix: [String]) async throws -> [MailingList] {
+    /// - Parameter readOnMiss: read the lists again when none in the cache matches (false for a path that is
+    ///   only maybe a root, so that a stranger's random paths cost no database read).
+    func listsRooted(at request: Request, prefix: [String], readOnMiss: Bool = true) async throws -> [MailingList] {
         let host = request.head.authority
-        return try await lists.all { root(of: $0)?.matches(host: host, prefix: prefix) == true }
+        return try await lists.all(readOnMiss: readOnMiss) { root(of: $0)?.matches(host: host, prefix: prefix) == true }
     }
 
     /// `GET <root>/issues/{slug}`.
@@ -67,7 +69,7 @@ extension SubscriberHTTPService {
     /// `GET <root>` itself: the archive is the list's front page.
     func archiveFront(_ request: Request, prefix: [String]) async throws -> Response? {
         guard request.method == .get || request.method == .head,
-              let list = try await listsRooted(at: request, prefix: prefix).first(where: \.archiveIsPublic),
+              let list = try await listsRooted(at: request, prefix: prefix, readOnMiss: false).first(where: \.archiveIsPublic),
               let root = list.publicBaseURL(default: configuration.defaultBaseURL)
         else { return nil }
         return Response(status: .found, headers: [.location: root + "/archive", .cacheControl: "no-store"])

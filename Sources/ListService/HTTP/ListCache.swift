@@ -28,12 +28,12 @@ final class ListCache: Sendable {
         return byID[id]
     }
 
-    /// Every list, from the cache while it is fresh; read again when it is stale, or when `matching` finds none
-    /// in it (a list created since, or a new base URL, is found at once).
-    func all(now: Date = Date(), matching: (MailingList) -> Bool) async throws -> [MailingList] {
+    /// The lists `matching`, from the cache while it is fresh; read again when it is stale, or, with
+    /// `readOnMiss`, when none in it matches (a list created since, or a new base URL, is found at once).
+    func all(now: Date = Date(), readOnMiss: Bool = true, matching: (MailingList) -> Bool) async throws -> [MailingList] {
         if let lists = fresh(now: now) {
             let found = lists.values.filter(matching)
-            if !found.isEmpty { return found.sorted { $0.id < $1.id } }
+            if !found.isEmpty || !readOnMiss { return found.sorted { $0.id < $1.id } }
         }
         let lists = try await store.all()
         state.withLock { $0 = (Dictionary(lists.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }), now) }
