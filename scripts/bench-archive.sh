@@ -20,13 +20,8 @@ LETTERS=${LETTERS:-100}
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-10}
 for tool in wrk hyperfine cmark-gfm; do command -v "$tool" >/dev/null || { echo "bench-archive: $tool not found; run make setup" >&2; exit 1; }; done
-if [ -z "${LISTCTL_BIN:-}" ]; then
-    echo "bench-archive: building listctl (release)" >&2
-    SCRATCH_ARGS=()
-    if [ -n "${SWIFT_SCRATCH:-}" ]; then SCRATCH_ARGS=(--scratch-path "$SWIFT_SCRATCH"); fi
-    swift build -c release --product listctl "${SCRATCH_ARGS[@]}" >&2
-    LISTCTL_BIN=$(swift build -c release --show-bin-path "${SCRATCH_ARGS[@]}")/listctl
-fi
+. scripts/lib/bench-listctl.sh
+bench_listctl_bin bench-archive
 
 WORK=$(mktemp -d /tmp/listctl-bench-archive.XXXXXX)
 chmod 755 "$WORK"

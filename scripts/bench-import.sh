@@ -19,13 +19,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 ROWS=${ROWS:-1000000}
 
-if [ -z "${LISTCTL_BIN:-}" ]; then
-    echo "bench: building listctl (release)" >&2
-    SCRATCH_ARGS=()
-    if [ -n "${SWIFT_SCRATCH:-}" ]; then SCRATCH_ARGS=(--scratch-path "$SWIFT_SCRATCH"); fi
-    swift build -c release --product listctl "${SCRATCH_ARGS[@]}" >&2
-    LISTCTL_BIN=$(swift build -c release --show-bin-path "${SCRATCH_ARGS[@]}")/listctl
-fi
+. scripts/lib/bench-listctl.sh
+bench_listctl_bin bench
 
 WORK=$(mktemp -d /tmp/listctl-bench.XXXXXX)
 chmod 755 "$WORK"

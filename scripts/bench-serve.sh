@@ -24,13 +24,8 @@ COUNT=${COUNT:-100000}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-10}
 command -v wrk >/dev/null || { echo "bench-serve: wrk not found; run make setup" >&2; exit 1; }
-if [ -z "${LISTCTL_BIN:-}" ]; then
-    echo "bench-serve: building listctl (release)" >&2
-    SCRATCH_ARGS=()
-    if [ -n "${SWIFT_SCRATCH:-}" ]; then SCRATCH_ARGS=(--scratch-path "$SWIFT_SCRATCH"); fi
-    swift build -c release --product listctl "${SCRATCH_ARGS[@]}" >&2
-    LISTCTL_BIN=$(swift build -c release --show-bin-path "${SCRATCH_ARGS[@]}")/listctl
-fi
+. scripts/lib/bench-listctl.sh
+bench_listctl_bin bench-serve
 
 WORK=$(mktemp -d /tmp/listctl-bench-serve.XXXXXX)
 chmod 755 "$WORK"

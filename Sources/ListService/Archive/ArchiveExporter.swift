@@ -55,13 +55,13 @@ public struct ArchiveExporter: Sendable {
         var files: [(path: String, text: String)] = []
         for number in 1...ArchivePages.pageCount(issues: contents.issues.count) {
             guard let page = pages.index(contents.issues, page: number) else { continue }
-            files.append((ArchiveLayout.file(.index(page: number)), SubscriberHTTPService.html(page, list: list)))
+            files.append((ArchiveLayout.file(.index(page: number)), PageTemplate.frame(page, list: list)))
         }
         if let alias = pages.index(contents.issues, page: 1, at: .archiveFolder) {
-            files.append((ArchiveLayout.file(.archiveFolder), SubscriberHTTPService.html(alias, list: list)))
+            files.append((ArchiveLayout.file(.archiveFolder), PageTemplate.frame(alias, list: list)))
         }
         for issue in contents.issues {
-            files.append((ArchiveLayout.file(.issue(slug: issue.slug)), SubscriberHTTPService.html(pages.issue(issue), list: list)))
+            files.append((ArchiveLayout.file(.issue(slug: issue.slug)), PageTemplate.frame(pages.issue(issue), list: list)))
         }
         files.append((ArchiveLayout.file(.feed), pages.feed(contents.issues, updated: contents.lastModified)))
         files.append((Self.marker, "An archive written by `listctl archive export --list \(slug)`; the next export replaces this folder.\n"))

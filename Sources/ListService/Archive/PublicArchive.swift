@@ -45,21 +45,21 @@ public struct PublicArchive: Sendable {
         }
         guard let first = rows.first, try first.decode(at: 0) as Bool else { return nil }
         var lastModified: Date = try first.decode(at: 1)
-        var listed: [(issue: PublicIssue, sha: String)] = []
+        var listed: [PublicIssue] = []
         for row in rows {
             guard let id: Int64 = try row.decode(at: 2) else { continue }
             let updatedAt: Date = try row.decode(at: 7)
             lastModified = max(lastModified, updatedAt)
-            listed.append((PublicIssue(
+            listed.append(PublicIssue(
                 id: id, listID: list.id, slug: try row.decode(at: 3), subject: try row.decode(at: 4), summary: try row.decode(at: 5),
-                publishedAt: try row.decode(at: 6), updatedAt: updatedAt, html: "", contentSHA256: try row.decode(at: 8)), try row.decode(at: 8)))
+                publishedAt: try row.decode(at: 6), updatedAt: updatedAt, html: "", contentSHA256: try row.decode(at: 8)))
         }
-        let pages = try await html(of: listed.map { ($0.issue.id, $0.sha) }, allowRawHTML: list.allowRawHTML)
-        let issues = listed.map { entry in
-            var issue = entry.issue
-            let page = pages[issue.id] ?? RenderedIssues.Page(sha: entry.sha, allowRawHTML: list.allowRawHTML, html: "", excerpt: "")
-            issue.html = page.html
-            if issue.summary.isEmpty { issue.summary = page.excerpt }
+        let pages = try await html(of: listed.map { ($0.id, $0.contentSHA256) }, allowRawHTML: list.allowRawHTML)
+        let issues = listed.map { listedIssue in
+            var issue = listedIssue
+            // No page: the issue went between the two reads; it shows empty until the next request.
+            issue.html = pages[issue.id]?.html ?? ""
+            if issue.summary.isEmpty { issue.summary = pages[issue.id]?.excerpt ?? "" }
             return issue
         }
         return Contents(list: list, issues: issues, lastModified: lastModified)
@@ -96,10 +96,9 @@ public struct PublicArchive: Sendable {
         var pages = await rendered.pages(issues, allowRawHTML: allowRawHTML)
         let missing = issues.map(\.id).filter { pages[$0] == nil }
         guard !missing.isEmpty else { return pages }
-        let unrendered = missing
         let rows = try await database.pool.withConnection { connection in
             try await connection.query(
-                "SELECT id, source, source_format, content_sha256 FROM issues WHERE id = ANY ($1)", unrendered
+                "SELECT id, source, source_format, content_sha256 FROM issues WHERE id = ANY ($1)", missing
             )
         }
         for row in rows {

@@ -28,7 +28,7 @@ extension SubscriberHTTPService {
         let answer = archiveAnswers.answer(
             "issue \(issue.id)", fingerprint: ArchiveResponseCache.fingerprint(list, root: root, issues: [issue], lastModified: lastModified)
         ) {
-            Self.html(ArchivePages(list: list, layout: .served(root: root)).issue(issue), list: list)
+            PageTemplate.frame(ArchivePages(list: list, layout: .served(root: root)).issue(issue), list: list)
         }
         return Self.cacheable(request, answer, contentType: "text/html; charset=utf-8", lastModified: lastModified)
     }
@@ -46,7 +46,7 @@ extension SubscriberHTTPService {
             fingerprint: ArchiveResponseCache.fingerprint(list, root: found.root, issues: issues, lastModified: found.contents.lastModified)
         ) {
             let page = ArchivePages(list: list, layout: .served(root: found.root)).index(issues, page: number)
-            return page.map { Self.html($0, list: list) } ?? ""
+            return page.map { PageTemplate.frame($0, list: list) } ?? ""
         }
         return Self.cacheable(request, answer, contentType: "text/html; charset=utf-8", lastModified: found.contents.lastModified)
     }

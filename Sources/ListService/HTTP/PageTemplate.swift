@@ -22,6 +22,13 @@ public struct PageTemplate: Sendable {
         }
     }
 
+    /// `page` in `list`'s page template (the built-in one when the list has none, or for no list): what
+    /// `serve` answers and `archive export` writes.
+    static func frame(_ page: ServicePages.Page, list: MailingList?) -> String {
+        let template = list?.pageTemplate.flatMap { try? PageTemplate(string: $0, name: "list \(list?.slug ?? "")") } ?? .builtIn
+        return template.render(title: page.title, listName: list?.name, content: page.content, feedURL: page.feedURL)
+    }
+
     func render(title: String, listName: String?, content: String, feedURL: String? = nil) -> String {
         template.render(["title": title, "list_name": listName ?? "", "content": content, "feed_url": feedURL ?? ""])
     }

@@ -378,13 +378,7 @@ public struct SubscriberHTTPService: Sendable {
             status: status,
             headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store", .contentSecurityPolicy: servicePagePolicy,
                       HTTPField.Name.referrerPolicy: "no-referrer"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: html(page, list: list))))
-    }
-
-    /// `page` in the list's page template (the built-in one when the list has none, or for no list).
-    static func html(_ page: ServicePages.Page, list: MailingList?) -> String {
-        let template = list?.pageTemplate.flatMap { try? PageTemplate(string: $0, name: "list \(list?.slug ?? "")") } ?? .builtIn
-        return template.render(title: page.title, listName: list?.name, content: page.content, feedURL: page.feedURL)
+            body: ResponseBody(byteBuffer: ByteBuffer(string: PageTemplate.frame(page, list: list))))
     }
 
     /// Every page's Content-Security-Policy: no script of any origin, styles only inline, images from https.
